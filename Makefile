@@ -1,0 +1,66 @@
+# mailpipe - see README.md.  `make` builds, `make check` tests.
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
+           -Wno-format-nonliteral
+DEFS     = -D_GNU_SOURCE -D_FORTIFY_SOURCE=2
+HARDEN   = -fstack-protector-strong -fPIE
+LDHARDEN = -pie -Wl,-z,relro,-z,now
+ifdef SANITIZE
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+DEFS     = -D_GNU_SOURCE
+endif
+ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) -MMD -MP
+BUILD   ?= build
+
+PROGS   = smtp-recv mail-store
+# the shared modules each program links
+MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve
+MODS_mail-store = conf cidr log fsutil maildir message resolve store_db
+LIBS_mail-store = -lsqlite3
+
+BINS = $(addprefix bin/,$(PROGS))
+
+all: $(BINS)
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD):
+	mkdir -p $@
+
+.SECONDARY:
+.SECONDEXPANSION:
+bin/%: $(BUILD)/%.o $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(MODS_$$*)))
+	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_$*)
+
+-include $(wildcard $(BUILD)/*.d)
+
+# ---- dependencies (apt-get on Debian 12) --------------------------------
+DEPS_APT = build-essential libsqlite3-dev libssl-dev libcrypt-dev \
+           bats swaks python3 postfix systemd sqlite3 cppcheck procps
+deps:
+	@missing=$$(for p in $(DEPS_APT); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "make deps: installing$$(echo ' '$$missing)"; \
+	    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# ---- tests ----------------------------------------------------------------
+check: deps all
+	tests/run-all
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	    --std=c11 --inline-suppr -D_GNU_SOURCE src
+
+demo: deps all
+	tests/demo
+
+clean:
+	rm -rf $(BUILD) $(BINS) tests/out tests/gen
+
+.PHONY: all deps check cppcheck demo clean

@@ -1,0 +1,77 @@
+/* conf.h - the configuration directory ($MAILPIPE_CONF) shared by every program.
+ *
+ * conf_load() reads mailpipe.conf, domains, users, aliases and relay-clients.
+ * A problem is reported as one line "FILE:LINE: problem" in conf->error and
+ * the caller exits EX_CONFIG (78).  Lookups are case-insensitive on the
+ * domain and the local part: addresses are stored lowercased.
+ */
+#ifndef MAILPIPE_CONF_H
+#define MAILPIPE_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cidr.h"
+
+#define CONF_ADDR_MAX 256      /* longest address we store (RFC 5321: 254 + slack) */
+#define CONF_ERROR_MAX 1024
+
+struct conf_user {
+	char *address;   /* lowercased local@domain */
+	char *hash;      /* crypt(3) hash */
+};
+
+struct conf_alias {
+	char *address;   /* lowercased local@domain, or "@domain" for a catch-all */
+	char **targets;  /* lowercased addresses */
+	size_t ntargets;
+};
+
+struct conf {
+	char dir[1024];
+	/* mailpipe.conf */
+	char hostname[256];
+	char state[1024];
+	uint64_t max_size;
+	unsigned max_rcpt;
+	unsigned timeout;          /* seconds */
+	char tls_cert[1024];
+	char tls_key[1024];
+	unsigned long queue_lifetime; /* seconds */
+	int log_debug;
+	char notify_nntp[256];
+	char notify_group[256];
+	int dmarc_reject;
+	/* the other files */
+	char **domains;
+	size_t ndomains;
+	struct conf_user *users;   /* sorted by address */
+	size_t nusers;
+	struct conf_alias *aliases; /* sorted by address */
+	size_t naliases;
+	struct cidr *relay_clients;
+	size_t nrelay_clients;
+	int have_relay_clients_file;
+	char error[CONF_ERROR_MAX];
+};
+
+/* The directory named by $MAILPIPE_CONF, or /etc/mailpipe. */
+const char *conf_dir(void);
+
+/* Loads every file; 0 on success, -1 with conf->error set. */
+int conf_load(struct conf *conf, const char *dir);
+void conf_free(struct conf *conf);
+
+int conf_is_local_domain(const struct conf *conf, const char *domain);
+const struct conf_user *conf_find_user(const struct conf *conf, const char *address);
+const struct conf_alias *conf_find_alias(const struct conf *conf, const char *address);
+/* Is the client address (text, "unknown" never matches) allowed to relay? */
+int conf_is_relay_client(const struct conf *conf, const char *client);
+
+/* Parses "300", "300s", "5m", "2h", "5d" into seconds; -1 if malformed. */
+long conf_parse_duration(const char *text);
+
+/* Lowercases an address in place. */
+void conf_lowercase(char *s);
+
+#endif

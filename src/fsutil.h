@@ -1,0 +1,20 @@
+/* fsutil.h - small file-system helpers for durable writes. */
+#ifndef MAILPIPE_FSUTIL_H
+#define MAILPIPE_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes all n bytes, retrying on EINTR and short writes; 0 or -1/errno. */
+int write_all(int fd, const void *buf, size_t n);
+/* Reads up to n bytes, retrying on EINTR; the count, 0 at EOF, -1/errno. */
+ssize_t read_some(int fd, void *buf, size_t n);
+/* fsync(2) of a directory, so a rename or a new entry in it is durable. */
+int fsync_dir(const char *path);
+/* mkdir -p; each directory it creates is made durable in its parent. */
+int make_dirs(const char *path, mode_t mode);
+
+/* buf = dir "/" name; -1 with ENAMETOOLONG when it does not fit. */
+int path_join(char *buf, size_t size, const char *dir, const char *name);
+
+#endif

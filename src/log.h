@@ -1,0 +1,16 @@
+/* log.h - one logfmt line per event on stderr:
+ *   prog=smtp-recv sid=3f2a client=192.0.2.1 event=accepted id=42 ...
+ * Values with spaces, quotes or control characters are quoted and escaped,
+ * so a hostile HELO cannot forge a second line or a field. */
+#ifndef MAILPIPE_LOG_H
+#define MAILPIPE_LOG_H
+
+/* The program name that starts every line. */
+void log_open(const char *prog);
+/* A field repeated on every following line (sid, client); at most 4. */
+void log_context(const char *key, const char *value);
+/* event, then key/value string pairs, ended by NULL.  A NULL value is
+ * skipped. Written with one write(2), so concurrent lines never mix. */
+void log_event(const char *event, ...);
+
+#endif

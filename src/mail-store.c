@@ -1,0 +1,339 @@
+/* mail-store - deliver one message from stdin durably.
+ *
+ *   mail-store -f SENDER [-c CLIENT] [-H HELO] [--] RCPT...
+ *
+ * Local recipients get a Maildir copy (with Return-Path: and Delivered-To:),
+ * remote ones share one copy in the queue.  Every file is written in a
+ * temporary place, fsynced, linked into place and its directory fsynced;
+ * then the index row is committed; only then is the id printed and 0
+ * returned.  Any failure removes what was written.  See mail-store(8).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "fsutil.h"
+#include "log.h"
+#include "maildir.h"
+#include "message.h"
+#include "resolve.h"
+#include "store_db.h"
+
+struct target {
+	const struct destination *dest;
+	struct maildir_file file;
+	int fd;
+	size_t prefix_len;   /* Return-Path/Delivered-To, before the message */
+	int committed;
+};
+
+struct delivery {
+	struct conf conf;
+	const char *sender;  /* "" for the null sender */
+	const char *client;
+	const char *helo;
+	struct destination *dest;
+	size_t ndest;
+	struct target *targets;
+	size_t ntargets;
+	struct message_info info;
+	char error[512];
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp, "usage: mail-store -f SENDER [-c CLIENT] [-H HELO] [--] RCPT...\n"
+		    "  delivers the message on stdin to local Maildirs and the outbound queue,\n"
+		    "  prints its id (see mail-store(8))\n");
+}
+
+/* Envelope values end up in headers: no control characters allowed. */
+static int printable(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < ' ' || *p == 0x7f)
+			return 0;
+	return strlen(s) < CONF_ADDR_MAX;
+}
+
+static void parse_args(struct delivery *d, int argc, char **argv)
+{
+	int opt;
+	const char *sender = NULL;
+	while ((opt = getopt(argc, argv, "hf:c:H:")) != -1) {
+		switch (opt) {
+		case 'h': usage(stdout); exit(0);
+		case 'f': sender = optarg; break;
+		case 'c': d->client = optarg; break;
+		case 'H': d->helo = optarg; break;
+		default: usage(stderr); exit(EX_USAGE);
+		}
+	}
+	if (!sender || optind == argc) {
+		fprintf(stderr, "mail-store: %s\n", sender ? "no recipients" : "-f SENDER is required");
+		exit(EX_USAGE);
+	}
+	static char bare[CONF_ADDR_MAX];
+	size_t len = strlen(sender);
+	if (len >= 2 && sender[0] == '<' && sender[len - 1] == '>' && len - 2 < sizeof bare) {
+		memcpy(bare, sender + 1, len - 2);   /* "<a@b>" -> "a@b", "<>" -> "" */
+		bare[len - 2] = '\0';
+		sender = bare;
+	}
+	d->sender = sender;
+	for (int i = optind; i < argc; i++) {
+		if (!printable(argv[i]) || !printable(sender)) {
+			fprintf(stderr, "mail-store: control characters in an address\n");
+			exit(EX_USAGE);
+		}
+	}
+	if (d->client && !printable(d->client))
+		d->client = "unknown";
+	if (d->helo && !printable(d->helo))
+		d->helo = NULL;
+}
+
+/* The exit code for a failed file operation (DESIGN.md: 73/74 -> 452). */
+static int io_status(int err)
+{
+	return err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR ||
+	       err == EROFS ? EX_CANTCREAT : EX_IOERR;
+}
+
+static int fail(struct delivery *d, int status, const char *what)
+{
+	snprintf(d->error, sizeof d->error, "%s: %s", what, strerror(errno));
+	return status;
+}
+
+/* Opens the file for one destination, with its header prefix written. */
+static int open_target(struct delivery *d, struct target *t, unsigned q)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX], new_dir[PATH_MAX];
+	if (t->dest->remote) {
+		if (path_join(tmp, sizeof tmp, d->conf.state, "tmp") < 0 ||
+		    path_join(new_dir, sizeof new_dir, d->conf.state, "queue") < 0 ||
+		    make_dirs(tmp, 0700) < 0 || make_dirs(new_dir, 0700) < 0)
+			return fail(d, io_status(errno), "queue directory");
+	} else {
+		if (maildir_for_address(d->conf.state, t->dest->address, dir, sizeof dir) < 0 ||
+		    maildir_make(dir) < 0 || path_join(tmp, sizeof tmp, dir, "tmp") < 0 ||
+		    path_join(new_dir, sizeof new_dir, dir, "new") < 0)
+			return fail(d, io_status(errno), "Maildir");
+	}
+	t->fd = maildir_open(tmp, new_dir, d->conf.hostname, q, &t->file);
+	if (t->fd < 0)
+		return fail(d, io_status(errno), "create file");
+	if (t->dest->remote)
+		return 0;
+	char prefix[2 * CONF_ADDR_MAX + 64];
+	int n = snprintf(prefix, sizeof prefix, "Return-Path: <%s>\nDelivered-To: %s\n",
+			 d->sender, t->dest->address);
+	t->prefix_len = (size_t)n;
+	if (write_all(t->fd, prefix, t->prefix_len) < 0)
+		return fail(d, io_status(errno), "write");
+	return 0;
+}
+
+/* Copies the message body from the first target's file into t. */
+static int copy_from_first(struct delivery *d, struct target *t)
+{
+	const struct target *first = &d->targets[0];
+	off_t off = (off_t)first->prefix_len;
+	uint64_t left = d->info.size;
+	char buf[65536];
+	while (left > 0) {
+		size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
+		ssize_t r = pread(first->fd, buf, want, off);
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			return fail(d, EX_IOERR, "read back");
+		}
+		if (write_all(t->fd, buf, (size_t)r) < 0)
+			return fail(d, io_status(errno), "write");
+		off += r;
+		left -= (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Writes every copy and fsyncs it. */
+static int write_targets(struct delivery *d)
+{
+	for (size_t i = 0; i < d->ntargets; i++) {
+		struct target *t = &d->targets[i];
+		int rc = open_target(d, t, (unsigned)i);
+		if (rc)
+			return rc;
+		if (i == 0) {
+			/* the first copy reads stdin; it must be readable for the others */
+			if (message_copy(STDIN_FILENO, t->fd, &d->info) < 0)
+				return fail(d, io_status(errno), "write");
+			if (d->info.has_nul) {
+				snprintf(d->error, sizeof d->error, "message contains NUL octets");
+				return EX_DATAERR;
+			}
+		} else if ((rc = copy_from_first(d, t)) != 0) {
+			return rc;
+		}
+	}
+	for (size_t i = 0; i < d->ntargets; i++)
+		if (fsync(d->targets[i].fd) < 0)
+			return fail(d, io_status(errno), "fsync");
+	return 0;
+}
+
+/* Links every copy into new/ (or the queue) and fsyncs those directories. */
+static int commit_targets(struct delivery *d)
+{
+	for (size_t i = 0; i < d->ntargets; i++) {
+		struct target *t = &d->targets[i];
+		if (maildir_commit(&t->file, t->prefix_len + d->info.size) < 0)
+			return fail(d, io_status(errno), "link into place");
+		t->committed = 1;
+	}
+	for (size_t i = 0; i < d->ntargets; i++) {
+		int seen = 0;   /* one fsync per directory */
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(d->targets[j].file.new_dir, d->targets[i].file.new_dir) == 0;
+		if (!seen && fsync_dir(d->targets[i].file.new_dir) < 0)
+			return fail(d, io_status(errno), "fsync directory");
+	}
+	return 0;
+}
+
+/* Removes every file of a failed delivery. */
+static void undo_targets(struct delivery *d)
+{
+	for (size_t i = 0; i < d->ntargets; i++) {
+		struct target *t = &d->targets[i];
+		if (t->fd >= 0)
+			unlink(t->file.tmp_path);
+		if (t->committed)
+			unlink(t->file.final_path);
+	}
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* Records the message and its recipients in mail.db. */
+static int index_message(struct delivery *d, int64_t *id)
+{
+	sqlite3 *db = db_open(d->conf.state, d->error, sizeof d->error);
+	if (!db)
+		return EX_TEMPFAIL;
+	struct db_recipient *rows = calloc(d->ndest, sizeof *rows);
+	if (!rows) {
+		sqlite3_close(db);
+		return fail(d, EX_OSERR, "memory");
+	}
+	const char *queue_file = NULL;
+	for (size_t i = 0; i < d->ntargets; i++) {
+		const struct target *t = &d->targets[i];
+		size_t row = (size_t)(t->dest - d->dest);
+		if (t->dest->remote)
+			queue_file = base_name(t->file.final_path);
+		else
+			rows[row].mailbox_file = base_name(t->file.final_path);
+	}
+	for (size_t i = 0; i < d->ndest; i++) {
+		rows[i].address = d->dest[i].address;
+		rows[i].remote = d->dest[i].remote;
+	}
+	struct db_message m = {
+		.time = (int64_t)time(NULL), .client = d->client, .helo = d->helo,
+		.sender = d->sender, .size = d->info.size,
+		.message_id = d->info.message_id[0] ? d->info.message_id : NULL,
+		.subject = d->info.subject[0] ? d->info.subject : NULL,
+		.queue_file = queue_file,
+	};
+	int rc = db_insert(db, &m, rows, d->ndest, id, d->error, sizeof d->error);
+	free(rows);
+	sqlite3_close(db);
+	return rc < 0 ? EX_TEMPFAIL : 0;
+}
+
+/* One target per local mailbox, plus one queue copy shared by every remote
+ * recipient. */
+static int plan_targets(struct delivery *d)
+{
+	d->targets = calloc(d->ndest, sizeof *d->targets);
+	if (!d->targets)
+		return fail(d, EX_OSERR, "memory");
+	int have_remote = 0;
+	for (size_t i = 0; i < d->ndest; i++) {
+		if (d->dest[i].remote && have_remote++)
+			continue;
+		struct target *t = &d->targets[d->ntargets++];
+		t->dest = &d->dest[i];
+		t->fd = -1;
+	}
+	return 0;
+}
+
+static int deliver(struct delivery *d, int64_t *id)
+{
+	int rc = plan_targets(d);
+	if (rc == 0)
+		rc = write_targets(d);
+	if (rc == 0)
+		rc = commit_targets(d);
+	if (rc == 0)
+		rc = index_message(d, id);
+	for (size_t i = 0; i < d->ntargets; i++)
+		if (d->targets[i].fd >= 0)
+			close(d->targets[i].fd);
+	if (rc != 0)
+		undo_targets(d);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static struct delivery d;
+	signal(SIGXFSZ, SIG_IGN);  /* a file size limit becomes EFBIG, then 73/74 */
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	log_open("mail-store");
+	parse_args(&d, argc, argv);
+	message_info_init(&d.info);
+	if (conf_load(&d.conf, conf_dir()) < 0) {
+		fprintf(stderr, "mail-store: %s\n", d.conf.error);
+		return EX_CONFIG;
+	}
+	int rc = resolve_recipients(&d.conf, argv + optind, (size_t)(argc - optind), &d.dest,
+				    &d.ndest, d.error, sizeof d.error);
+	if (rc != 0) {
+		log_event("failed", "from", d.sender, "error", d.error, NULL);
+		fprintf(stderr, "mail-store: %s\n", d.error);
+		return rc;
+	}
+	int64_t id = 0;
+	rc = deliver(&d, &id);
+	char status[16], size[32], idbuf[32], nrcpt[16];
+	snprintf(status, sizeof status, "%d", rc);
+	snprintf(size, sizeof size, "%llu", (unsigned long long)d.info.size);
+	if (rc != 0) {
+		log_event("failed", "from", d.sender, "status", status, "error", d.error, NULL);
+		fprintf(stderr, "mail-store: %s\n", d.error);
+		return rc;
+	}
+	snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
+	snprintf(nrcpt, sizeof nrcpt, "%zu", d.ndest);
+	log_event("stored", "id", idbuf, "from", d.sender, "rcpts", nrcpt, "size", size, NULL);
+	printf("%lld\n", (long long)id);
+	return fflush(stdout) == 0 ? 0 : EX_IOERR;
+}

@@ -1,0 +1,826 @@
+/* smtp-recv - the SMTP server for one connection, on stdin/stdout.
+ *
+ * systemd (Accept=yes) or xinetd starts one per connection.  Each command
+ * is looked up in a table; a message is streamed to an unnamed spool file
+ * and handed to mail-store, and 250 is answered only when mail-store says
+ * the message is durable.  See smtp-recv(8) and DESIGN.md.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "fsutil.h"
+#include "log.h"
+#include "resolve.h"
+#include "smtp_addr.h"
+#include "smtp_data.h"
+#include "smtp_io.h"
+#include "spool.h"
+#include "store_run.h"
+
+#define CMD_LINE_MAX 512      /* RFC 5321 4.5.3.1.4, CRLF included */
+#define ERRORS_MAX 10         /* then 421 and close */
+#define BDAT_SIZE_MAX (1ULL << 62)
+
+struct transaction {
+	int active;               /* MAIL accepted */
+	struct smtp_path sender;
+	int smtputf8;
+	char **rcpts;             /* accepted recipients, max_rcpt at most */
+	unsigned nrcpts;
+	int bdat_active;          /* a BDAT chunk has started the message */
+	struct spool spool;
+	struct bdat_reader bdat;
+};
+
+struct session {
+	struct conf conf;
+	struct smtp_io io;
+	char client[INET6_ADDRSTRLEN + 8];
+	char helo[256];
+	int greeted;              /* HELO or EHLO seen */
+	int esmtp;                /* EHLO, not HELO */
+	unsigned errors;
+	int closing;              /* QUIT, too many errors, or a fatal problem */
+	char sid[20];
+	unsigned ntransactions;
+	char store_program[PATH_MAX];
+	struct transaction txn;
+};
+
+static const char *hostname(const struct session *s)
+{
+	return s->conf.hostname;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+/* Sends "code text"; text starts with the enhanced status code.  Every 5xx
+ * counts as an error; the tenth ends the session with 421. */
+static void reply(struct session *s, int code, const char *fmt, ...)
+{
+	char text[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	char line[640];
+	int n = snprintf(line, sizeof line, "%d %s\r\n", code, text);
+	io_write(&s->io, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+	if (code >= 500 && ++s->errors >= ERRORS_MAX && !s->closing) {
+		n = snprintf(line, sizeof line, "421 4.7.0 %s Error: too many errors\r\n", hostname(s));
+		io_write(&s->io, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+		log_event("disconnect", "reason", "too-many-errors", NULL);
+		s->closing = 1;
+	}
+}
+
+static void reply_timeout(struct session *s)
+{
+	reply(s, 421, "4.4.2 %s Error: timeout exceeded", hostname(s));
+	log_event("disconnect", "reason", "timeout", NULL);
+	s->closing = 1;
+}
+
+/* ---- the transaction --------------------------------------------------- */
+
+static void txn_reset(struct session *s)
+{
+	struct transaction *t = &s->txn;
+	for (unsigned i = 0; i < t->nrcpts; i++)
+		free(t->rcpts[i]);
+	free(t->rcpts);
+	if (t->bdat_active)
+		spool_close(&t->spool);
+	memset(t, 0, sizeof *t);
+	t->spool.fd = -1;
+}
+
+/* Opens the spool and writes the Received: header (RFC 5321 4.4). */
+static int txn_open_spool(struct session *s)
+{
+	char dir[PATH_MAX];
+	if (path_join(dir, sizeof dir, s->conf.state, "tmp") < 0 || make_dirs(dir, 0700) < 0 ||
+	    spool_open(&s->txn.spool, dir) < 0) {
+		log_event("error", "error", "cannot create spool file", "dir", dir,
+			  "errno", strerror(errno), NULL);
+		return -1;
+	}
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
+	const char *proto = s->esmtp ? (s->txn.smtputf8 ? "UTF8SMTP" : "ESMTP") : "SMTP";
+	char for_clause[SMTP_PATH_MAX + 16] = "";
+	if (s->txn.nrcpts == 1)
+		snprintf(for_clause, sizeof for_clause, "\n\tfor <%s>", s->txn.rcpts[0]);
+	char client[sizeof s->client + 2];
+	snprintf(client, sizeof client, strcmp(s->client, "unknown") ? "[%s]" : "%s", s->client);
+	char header[1024];
+	int n = snprintf(header, sizeof header,
+			 "Received: from %s (%s)\n\tby %s (mailpipe) with %s id %s.%u%s;\n\t%s\n",
+			 s->helo, client, hostname(s), proto, s->sid, s->ntransactions,
+			 for_clause, date);
+	spool_put(&s->txn.spool, header, (size_t)n < sizeof header ? (size_t)n : sizeof header - 1);
+	return 0;
+}
+
+/* Hands a complete message to mail-store and answers the client. */
+static void txn_store(struct session *s)
+{
+	struct transaction *t = &s->txn;
+	struct store_result result;
+	char size[32];
+	snprintf(size, sizeof size, "%llu", (unsigned long long)t->spool.bytes);
+	if (spool_rewind(&t->spool) < 0) {
+		int full = t->spool.error == ENOSPC || t->spool.error == EFBIG ||
+			   t->spool.error == EDQUOT;
+		if (full)
+			reply(s, 452, "4.3.1 Insufficient system storage");
+		else
+			reply(s, 451, "4.3.0 Local error in processing, try again later");
+		log_event("rejected", "reason", "spool", "errno", strerror(t->spool.error),
+			  "reply", full ? "452" : "451", NULL);
+		return;
+	}
+	if (store_run(s->store_program, t->spool.fd, t->sender.address, s->client, s->helo,
+		      t->rcpts, t->nrcpts, &result) < 0)
+		result.status = -1;
+	const struct store_reply *r = store_reply_for(&result);
+	char code[8], rcpts[16], status[16];
+	snprintf(code, sizeof code, "%d", r->code);
+	snprintf(rcpts, sizeof rcpts, "%u", t->nrcpts);
+	snprintf(status, sizeof status, "%d", result.status);
+	if (r->code == 250) {
+		reply(s, 250, "%s %s id=%s", r->enhanced, r->text, result.id);
+		log_event("accepted", "id", result.id, "from", t->sender.address, "rcpts", rcpts,
+			  "size", size, "reply", code, NULL);
+	} else {
+		reply(s, r->code, "%s %s", r->enhanced, r->text);
+		log_event("rejected", "reason", "mail-store", "status", status, "from",
+			  t->sender.address, "rcpts", rcpts, "size", size, "reply", code, NULL);
+	}
+}
+
+/* The end of a message (DATA's dot or BDAT LAST): check, store, reset. */
+static void txn_finish(struct session *s, int too_big, int bare_eol, int has_nul)
+{
+	const char *reason = NULL;
+	if (too_big) {
+		reply(s, 552, "5.3.4 Message size exceeds fixed limit");
+		reason = "size";
+	} else if (bare_eol) {
+		reply(s, 554, "5.6.0 Message contains bare CR or LF; lines must end with CRLF");
+		reason = "bare-line-end";
+	} else if (has_nul) {
+		reply(s, 554, "5.6.0 Message contains NUL octets");
+		reason = "nul";
+	} else {
+		txn_store(s);
+	}
+	if (reason)
+		log_event("rejected", "reason", reason, "from", s->txn.sender.address, NULL);
+	s->ntransactions++;
+	txn_reset(s);
+}
+
+/* ---- recipients -------------------------------------------------------- */
+
+static int may_relay(const struct session *s)
+{
+	return conf_is_relay_client(&s->conf, s->client);
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+/* The HELO/EHLO argument: one word of printable characters. */
+static int valid_helo(const char *arg)
+{
+	size_t n = strlen(arg);
+	if (n == 0 || n >= 256)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)arg; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void greet_client(struct session *s, const char *arg, int esmtp)
+{
+	txn_reset(s);
+	snprintf(s->helo, sizeof s->helo, "%s", arg);
+	s->greeted = 1;
+	s->esmtp = esmtp;
+	log_context("helo", s->helo);
+}
+
+static void cmd_ehlo(struct session *s, char *arg)
+{
+	if (!valid_helo(arg)) {
+		reply(s, 501, "5.5.4 Syntax: EHLO hostname");
+		return;
+	}
+	greet_client(s, arg, 1);
+	char buf[1024];
+	int n = snprintf(buf, sizeof buf,
+			 "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
+			 "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 CHUNKING\r\n",
+			 hostname(s), (unsigned long long)s->conf.max_size);
+	io_write(&s->io, buf, (size_t)n);
+}
+
+static void cmd_helo(struct session *s, char *arg)
+{
+	if (!valid_helo(arg)) {
+		reply(s, 501, "5.5.4 Syntax: HELO hostname");
+		return;
+	}
+	greet_client(s, arg, 0);
+	char buf[320];
+	int n = snprintf(buf, sizeof buf, "250 %s\r\n", hostname(s));
+	io_write(&s->io, buf, (size_t)n);
+}
+
+/* Skips "FROM:" or "TO:" (any case); NULL if absent. */
+static char *after_keyword(char *arg, const char *keyword)
+{
+	size_t n = strlen(keyword);
+	if (strncasecmp(arg, keyword, n) != 0)
+		return NULL;
+	return arg + n;
+}
+
+/* Checks the MAIL parameters; 0 when all are acceptable (else replied). */
+static int mail_params(struct session *s, const char *params)
+{
+	char key[32], value[128];
+	int rc;
+	while ((rc = smtp_next_param(&params, key, sizeof key, value, sizeof value)) > 0) {
+		if (strcasecmp(key, "SIZE") == 0) {
+			char *end;
+			errno = 0;
+			unsigned long long size = strtoull(value, &end, 10);
+			if (!isdigit((unsigned char)value[0]) || *end || errno) {
+				reply(s, 501, "5.5.4 Bad SIZE parameter");
+				return -1;
+			}
+			if (size > s->conf.max_size) {
+				reply(s, 552, "5.3.4 Message size exceeds fixed limit");
+				return -1;
+			}
+		} else if (strcasecmp(key, "BODY") == 0) {
+			if (strcasecmp(value, "7BIT") != 0 && strcasecmp(value, "8BITMIME") != 0) {
+				reply(s, 555, "5.5.4 Unsupported BODY parameter");
+				return -1;
+			}
+		} else if (strcasecmp(key, "SMTPUTF8") == 0 && !value[0]) {
+			s->txn.smtputf8 = 1;
+		} else {
+			reply(s, 555, "5.5.4 Unsupported option: %s", key);
+			return -1;
+		}
+	}
+	if (rc < 0) {
+		reply(s, 501, "5.5.4 Syntax error in parameters");
+		return -1;
+	}
+	return 0;
+}
+
+static void reply_path_error(struct session *s, enum path_error e, int sender)
+{
+	if (e == PATH_SYNTAX)
+		reply(s, 501, "5.5.4 Syntax: %s", sender ? "MAIL FROM:<address>" : "RCPT TO:<address>");
+	else if (e == PATH_TOO_LONG)
+		reply(s, 501, "5.5.4 Address too long");
+	else
+		reply(s, 501, "%s Bad %s address syntax", sender ? "5.1.7" : "5.1.3",
+		      sender ? "sender" : "recipient");
+}
+
+static void cmd_mail(struct session *s, char *arg)
+{
+	if (!s->greeted) {
+		reply(s, 503, "5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->txn.active) {
+		reply(s, 503, "5.5.1 Error: nested MAIL command");
+		return;
+	}
+	char *path_arg = after_keyword(arg, "FROM:");
+	if (!path_arg) {
+		reply(s, 501, "5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	const char *params;
+	enum path_error e = smtp_parse_path(path_arg, 1, &s->txn.sender, &params);
+	if (e != PATH_OK) {
+		reply_path_error(s, e, 1);
+		txn_reset(s);
+		return;
+	}
+	if (mail_params(s, params) < 0) {
+		txn_reset(s);
+		return;
+	}
+	if (s->txn.sender.has_utf8 && !s->txn.smtputf8) {
+		reply(s, 553, "5.6.7 Use MAIL FROM:<...> SMTPUTF8 for a UTF-8 address");
+		txn_reset(s);
+		return;
+	}
+	s->txn.active = 1;
+	reply(s, 250, "2.1.0 Ok");
+}
+
+/* "<postmaster>" without a domain must be accepted (RFC 5321 4.5.1). */
+static int is_bare_postmaster(const char *arg)
+{
+	while (*arg == ' ')
+		arg++;
+	return strncasecmp(arg, "<postmaster>", 12) == 0 && (arg[12] == '\0' || arg[12] == ' ');
+}
+
+/* Decides whether the recipient may be accepted; 0 if so (else replied). */
+static int check_recipient(struct session *s, const struct smtp_path *rcpt)
+{
+	const char *domain = rcpt->address + rcpt->at + 1;
+	if (conf_is_local_domain(&s->conf, domain)) {
+		if (resolve_local_exists(&s->conf, rcpt->address))
+			return 0;
+		reply(s, 550, "5.1.1 <%s>: Recipient address rejected: User unknown", rcpt->address);
+		log_event("rcpt-rejected", "rcpt", rcpt->address, "reason", "unknown-user", NULL);
+		return -1;
+	}
+	if (may_relay(s))
+		return 0;
+	reply(s, 554, "5.7.1 <%s>: Relay access denied", rcpt->address);
+	log_event("rcpt-rejected", "rcpt", rcpt->address, "reason", "relay-denied", NULL);
+	return -1;
+}
+
+static int parse_recipient(struct session *s, char *arg, struct smtp_path *rcpt)
+{
+	const char *params = "";
+	if (is_bare_postmaster(arg)) {
+		const char *domain = s->conf.ndomains ? s->conf.domains[0] : hostname(s);
+		memset(rcpt, 0, sizeof *rcpt);
+		snprintf(rcpt->address, sizeof rcpt->address, "postmaster@%.240s", domain);
+		rcpt->at = strlen("postmaster");
+		params = strchr(arg, '>') + 1;
+	} else {
+		enum path_error e = smtp_parse_path(arg, 0, rcpt, &params);
+		if (e != PATH_OK) {
+			reply_path_error(s, e, 0);
+			return -1;
+		}
+	}
+	char key[32], value[128];
+	if (smtp_next_param(&params, key, sizeof key, value, sizeof value) != 0) {
+		reply(s, 555, "5.5.4 Unsupported RCPT parameter");
+		return -1;
+	}
+	if (rcpt->has_utf8 && !s->txn.smtputf8) {
+		reply(s, 553, "5.6.7 Use MAIL FROM:<...> SMTPUTF8 for a UTF-8 address");
+		return -1;
+	}
+	return 0;
+}
+
+static void cmd_rcpt(struct session *s, char *arg)
+{
+	if (!s->txn.active) {
+		reply(s, 503, "5.5.1 Error: need MAIL command");
+		return;
+	}
+	char *path_arg = after_keyword(arg, "TO:");
+	if (!path_arg) {
+		reply(s, 501, "5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	struct smtp_path rcpt;
+	if (parse_recipient(s, path_arg, &rcpt) < 0)
+		return;
+	if (s->txn.nrcpts >= s->conf.max_rcpt) {
+		reply(s, 452, "4.5.3 Error: too many recipients");
+		return;
+	}
+	if (check_recipient(s, &rcpt) < 0)
+		return;
+	char **grown = realloc(s->txn.rcpts, (s->txn.nrcpts + 1) * sizeof *grown);
+	char *copy = strdup(rcpt.address);
+	if (grown)
+		s->txn.rcpts = grown;
+	if (!grown || !copy) {
+		free(copy);
+		reply(s, 452, "4.3.1 Insufficient system resources");
+		return;
+	}
+	s->txn.rcpts[s->txn.nrcpts++] = copy;
+	reply(s, 250, "2.1.5 Ok");
+}
+
+/* Is the transaction ready for message data?  0 if so (else replied). */
+static int ready_for_data(struct session *s)
+{
+	if (!s->txn.active) {
+		reply(s, 503, "5.5.1 Error: need MAIL command");
+		return -1;
+	}
+	if (s->txn.nrcpts == 0) {
+		reply(s, 503, "5.5.1 Error: need RCPT command");
+		return -1;
+	}
+	return 0;
+}
+
+static void cmd_data(struct session *s, char *arg)
+{
+	if (*arg) {
+		reply(s, 501, "5.5.4 Syntax: DATA");
+		return;
+	}
+	if (ready_for_data(s) < 0)
+		return;
+	if (s->txn.bdat_active) {
+		reply(s, 503, "5.5.1 Error: DATA after BDAT");
+		return;
+	}
+	if (txn_open_spool(s) < 0) {
+		reply(s, 451, "4.3.0 Local error in processing, try again later");
+		return;
+	}
+	reply(s, 354, "End data with <CR><LF>.<CR><LF>");
+	struct data_reader reader;
+	data_reader_init(&reader, s->conf.max_size);
+	while (!reader.done) {
+		int rc = io_fill(&s->io);
+		if (rc == IO_TIMEOUT) {
+			reply_timeout(s);
+		} else if (rc != IO_OK) {
+			log_event("disconnect", "reason", "eof-in-data", NULL);
+			s->closing = 1;
+		}
+		if (rc != IO_OK) {
+			spool_close(&s->txn.spool);
+			return;
+		}
+		size_t used = data_reader_feed(&reader, s->io.in + s->io.in_pos, io_buffered(&s->io),
+					       &s->txn.spool);
+		s->io.in_pos += used;
+	}
+	s->txn.bdat_active = 1;   /* so txn_reset closes the spool */
+	txn_finish(s, reader.too_big, reader.bare_eol, reader.has_nul);
+}
+
+/* Parses "SIZE [LAST]"; 0 or -1. */
+static int parse_bdat(const char *arg, unsigned long long *size, int *last)
+{
+	if (!isdigit((unsigned char)*arg))
+		return -1;
+	char *end;
+	errno = 0;
+	*size = strtoull(arg, &end, 10);
+	if (errno || *size > BDAT_SIZE_MAX)
+		return -1;
+	*last = 0;
+	if (*end == '\0')
+		return 0;
+	if (*end != ' ')
+		return -1;
+	while (*end == ' ')
+		end++;
+	if (strcasecmp(end, "LAST") != 0)
+		return -1;
+	*last = 1;
+	return 0;
+}
+
+/* Reads a chunk of size octets into the BDAT reader (or discards it when
+ * reader is NULL).  0, or -1 when the session ended. */
+static int read_chunk(struct session *s, unsigned long long size, struct bdat_reader *reader)
+{
+	while (size > 0) {
+		int rc = io_fill(&s->io);
+		if (rc == IO_TIMEOUT) {
+			reply_timeout(s);
+		} else if (rc != IO_OK) {
+			log_event("disconnect", "reason", "eof-in-data", NULL);
+			s->closing = 1;
+		}
+		if (rc != IO_OK)
+			return -1;
+		size_t take = io_buffered(&s->io);
+		if (take > size)
+			take = (size_t)size;
+		if (reader)
+			bdat_reader_feed(reader, s->io.in + s->io.in_pos, take, &s->txn.spool);
+		s->io.in_pos += take;
+		size -= take;
+	}
+	return 0;
+}
+
+/* A BDAT that cannot be taken: its octets are still read (RFC 3030 2). */
+static int bdat_refusable(struct session *s)
+{
+	if (!s->greeted) {
+		reply(s, 503, "5.5.1 Error: send HELO/EHLO first");
+		return -1;
+	}
+	return ready_for_data(s);
+}
+
+static void cmd_bdat(struct session *s, char *arg)
+{
+	unsigned long long size;
+	int last;
+	if (parse_bdat(arg, &size, &last) < 0) {
+		reply(s, 501, "5.5.4 Syntax: BDAT size [LAST]");
+		return;
+	}
+	int ok = s->greeted && s->txn.active && s->txn.nrcpts > 0;
+	if (ok && !s->txn.bdat_active) {
+		if (txn_open_spool(s) < 0) {
+			if (read_chunk(s, size, NULL) == 0)
+				reply(s, 451, "4.3.0 Local error in processing, try again later");
+			txn_reset(s);
+			return;
+		}
+		s->txn.bdat_active = 1;
+		bdat_reader_init(&s->txn.bdat, s->conf.max_size);
+	}
+	if (read_chunk(s, size, ok ? &s->txn.bdat : NULL) < 0)
+		return;
+	if (!ok) {
+		bdat_refusable(s);
+		return;
+	}
+	if (last) {
+		bdat_reader_end(&s->txn.bdat, &s->txn.spool);
+		txn_finish(s, s->txn.bdat.too_big, s->txn.bdat.bare_eol, s->txn.bdat.has_nul);
+	} else if (s->txn.bdat.too_big) {
+		reply(s, 552, "5.3.4 Message size exceeds fixed limit");
+		log_event("rejected", "reason", "size", "from", s->txn.sender.address, NULL);
+		txn_reset(s);
+	} else {
+		reply(s, 250, "2.0.0 %llu octets received", size);
+	}
+}
+
+static void cmd_rset(struct session *s, char *arg)
+{
+	if (*arg) {
+		reply(s, 501, "5.5.4 Syntax: RSET");
+		return;
+	}
+	txn_reset(s);
+	reply(s, 250, "2.0.0 Ok");
+}
+
+static void cmd_noop(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, 250, "2.0.0 Ok");
+}
+
+static void cmd_quit(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, 221, "2.0.0 Bye");
+	log_event("disconnect", "reason", "quit", NULL);
+	s->closing = 1;
+}
+
+static void cmd_help(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, 214, "2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY");
+}
+
+static void cmd_vrfy(struct session *s, char *arg)
+{
+	if (!*arg) {
+		reply(s, 501, "5.5.4 Syntax: VRFY address");
+		return;
+	}
+	/* 252 discloses nothing about which mailboxes exist */
+	reply(s, 252, "2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void cmd_expn(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, 502, "5.5.1 Error: EXPN not available");
+}
+
+static void cmd_obsolete(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, 502, "5.5.1 Error: command not supported");
+}
+
+static void cmd_starttls(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, 502, "5.5.1 Error: STARTTLS not offered (no certificate configured)");
+}
+
+static void cmd_auth(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, 538, "5.7.11 Encryption required for requested authentication mechanism");
+}
+
+static const struct command {
+	const char *name;
+	void (*run)(struct session *s, char *arg);
+} commands[] = {
+	{ "EHLO", cmd_ehlo },         { "HELO", cmd_helo },
+	{ "MAIL", cmd_mail },         { "RCPT", cmd_rcpt },
+	{ "DATA", cmd_data },         { "BDAT", cmd_bdat },
+	{ "RSET", cmd_rset },         { "NOOP", cmd_noop },
+	{ "QUIT", cmd_quit },         { "HELP", cmd_help },
+	{ "VRFY", cmd_vrfy },         { "EXPN", cmd_expn },
+	{ "TURN", cmd_obsolete },     { "SEND", cmd_obsolete },
+	{ "SOML", cmd_obsolete },     { "SAML", cmd_obsolete },
+	{ "STARTTLS", cmd_starttls }, { "AUTH", cmd_auth },
+};
+
+static const struct command *find_command(const char *verb)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcasecmp(commands[i].name, verb) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Splits "VERB arg" and runs the command. */
+static void dispatch(struct session *s, char *line, size_t len)
+{
+	if (memchr(line, '\0', len)) {
+		reply(s, 500, "5.5.2 Error: NUL octet in command");
+		return;
+	}
+	char *arg = line + strcspn(line, " ");
+	if (*arg)
+		*arg++ = '\0';
+	size_t alen = strlen(arg);
+	while (alen && arg[alen - 1] == ' ')   /* trailing spaces: tolerated */
+		arg[--alen] = '\0';
+	const struct command *cmd = find_command(line);
+	if (!cmd) {
+		reply(s, 500, "5.5.2 Error: command not recognized");
+		return;
+	}
+	if (s->conf.log_debug)
+		log_event("command", "verb", cmd->name, NULL);
+	cmd->run(s, arg);
+}
+
+/* ---- the session --------------------------------------------------------- */
+
+/* The client's address: getpeername(0), else $TCPREMOTEIP, else $REMOTE_ADDR. */
+static void find_client(char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, (socklen_t)size);
+			return;
+		}
+		if (ss.ss_family == AF_INET6) {
+			struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+			if (IN6_IS_ADDR_V4MAPPED(a))
+				inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)size);
+			else
+				inet_ntop(AF_INET6, a, buf, (socklen_t)size);
+			return;
+		}
+	}
+	const char *env = getenv("TCPREMOTEIP");
+	if (!env || !*env)
+		env = getenv("REMOTE_ADDR");
+	unsigned char bytes[16];
+	if (env && (inet_pton(AF_INET, env, bytes) == 1 || inet_pton(AF_INET6, env, bytes) == 1))
+		snprintf(buf, size, "%s", env);
+	else
+		snprintf(buf, size, "unknown");
+}
+
+static void make_session_id(char *buf, size_t size)
+{
+	unsigned char r[6];
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+		unsigned long v = (unsigned long)getpid() ^ (unsigned long)time(NULL);
+		memcpy(r, &v, sizeof r < sizeof v ? sizeof r : sizeof v);
+	}
+	snprintf(buf, size, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
+}
+
+static void session_loop(struct session *s)
+{
+	char line[CMD_LINE_MAX + 1];
+	while (!s->closing) {
+		size_t len;
+		int too_long;
+		int rc = io_read_line(&s->io, line, sizeof line, &len, &too_long);
+		if (rc == IO_TIMEOUT) {
+			reply_timeout(s);
+			break;
+		}
+		if (rc != IO_OK) {
+			log_event("disconnect", "reason", rc == IO_EOF ? "eof" : "io-error", NULL);
+			break;
+		}
+		if (too_long)
+			reply(s, 500, "5.5.6 Error: line too long");
+		else
+			dispatch(s, line, len);
+	}
+	io_flush(&s->io);
+}
+
+static void usage(FILE *fp)
+{
+	fprintf(fp, "usage: smtp-recv [-s | -t]\n"
+		    "  SMTP server for one connection on stdin/stdout (see smtp-recv(8))\n"
+		    "  -s  submission mode (port 587, AUTH required)\n"
+		    "  -t  implicit TLS (port 465)\n");
+}
+
+/* Options: only -h for now; -s and -t need TLS (see smtp-recv(8)). */
+static int parse_args(int argc, char **argv)
+{
+	int opt;
+	while ((opt = getopt(argc, argv, "hst")) != -1) {
+		switch (opt) {
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 's':
+		case 't':
+			fprintf(stderr, "smtp-recv: -%c needs TLS, which this build does not have yet\n", opt);
+			exit(EX_USAGE);
+		default:
+			usage(stderr);
+			exit(EX_USAGE);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "smtp-recv: unexpected argument \"%s\"\n", argv[optind]);
+		exit(EX_USAGE);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct session s;   /* large buffers: not on the stack */
+	parse_args(argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);  /* a file size limit becomes EFBIG, then 452 */
+	log_open("smtp-recv");
+	make_session_id(s.sid, sizeof s.sid);
+	find_client(s.client, sizeof s.client);
+	log_context("sid", s.sid);
+	log_context("client", s.client);
+	s.txn.spool.fd = -1;
+	io_init(&s.io, STDIN_FILENO, STDOUT_FILENO, 300);
+	if (conf_load(&s.conf, conf_dir()) < 0) {
+		log_event("config-error", "error", s.conf.error, NULL);
+		fprintf(stderr, "smtp-recv: %s\n", s.conf.error);
+		char buf[400];
+		int n = snprintf(buf, sizeof buf,
+				 "421 4.3.0 %s Service not available: configuration error\r\n",
+				 s.conf.hostname[0] ? s.conf.hostname : "localhost");
+		io_write(&s.io, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+		io_flush(&s.io);
+		return EX_CONFIG;
+	}
+	s.io.timeout = s.conf.timeout;
+	store_program(s.store_program, sizeof s.store_program);
+	log_event("connect", NULL);
+	char greeting[320];
+	int n = snprintf(greeting, sizeof greeting, "220 %s ESMTP mailpipe\r\n", hostname(&s));
+	io_write(&s.io, greeting, (size_t)n);
+	session_loop(&s);
+	txn_reset(&s);
+	conf_free(&s.conf);
+	return 0;
+}

@@ -1,0 +1,156 @@
+/* store_db.c - the schema of mail.db and the insert of one message. */
+#include "store_db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define DB_BUSY_MS 30000   /* wait this long for another writer, then 451 */
+#define DB_SCHEMA_VERSION 1
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS messages ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" time INTEGER NOT NULL,"
+	" client TEXT, helo TEXT,"
+	" sender TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" message_id TEXT, subject TEXT,"
+	" queue_file TEXT,"
+	" notified INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS recipients ("
+	" id INTEGER PRIMARY KEY,"
+	" message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
+	" address TEXT NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('local', 'remote')),"
+	" status TEXT NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_try INTEGER,"
+	" last_reply TEXT,"
+	" mailbox_file TEXT);"
+	"CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(status, next_try);"
+	"CREATE INDEX IF NOT EXISTS recipients_message ON recipients(message);";
+
+static int fail(sqlite3 *db, const char *what, char *err, size_t errsize)
+{
+	snprintf(err, errsize, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+	return -1;
+}
+
+/* Creates the tables once; concurrent first runs are serialised by the
+ * write lock of BEGIN IMMEDIATE. */
+static int ensure_schema(sqlite3 *db, char *err, size_t errsize)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return fail(db, "read schema version", err, errsize);
+	int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (version == DB_SCHEMA_VERSION)
+		return 0;
+	char sql[sizeof schema + 128];
+	snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;%sPRAGMA user_version=%d;COMMIT;", schema,
+		 DB_SCHEMA_VERSION);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		fail(db, "create schema", err, errsize);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+sqlite3 *db_open(const char *state, char *err, size_t errsize)
+{
+	char path[4096];
+	err[0] = '\0';
+	snprintf(path, sizeof path, "%s/mail.db", state);
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		fail(db, path, err, errsize);
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, DB_BUSY_MS);
+	/* WAL is persistent; synchronous=FULL makes every COMMIT fsync the WAL */
+	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+			     " PRAGMA foreign_keys=ON;", NULL, NULL, NULL) != SQLITE_OK ||
+	    ensure_schema(db, err, errsize) < 0) {
+		if (!*err)
+			fail(db, path, err, errsize);
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int insert_message(sqlite3 *db, const struct db_message *m, int64_t *id)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO messages (time, client, helo, sender, size, message_id,"
+			       " subject, queue_file) VALUES (?,?,?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, m->time);
+	bind_text(st, 2, m->client);
+	bind_text(st, 3, m->helo);
+	bind_text(st, 4, m->sender);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)m->size);
+	bind_text(st, 6, m->message_id);
+	bind_text(st, 7, m->subject);
+	bind_text(st, 8, m->queue_file);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	*id = sqlite3_last_insert_rowid(db);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int insert_recipients(sqlite3 *db, int64_t id, int64_t now,
+			     const struct db_recipient *r, size_t n)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO recipients (message, address, kind, status, next_try,"
+			       " mailbox_file) VALUES (?,?,?,?,?,?)", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	int rc = SQLITE_DONE;
+	for (size_t i = 0; i < n && rc == SQLITE_DONE; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, id);
+		bind_text(st, 2, r[i].address);
+		bind_text(st, 3, r[i].remote ? "remote" : "local");
+		bind_text(st, 4, r[i].remote ? "pending" : "delivered");
+		if (r[i].remote)
+			sqlite3_bind_int64(st, 5, now);
+		else
+			sqlite3_bind_null(st, 5);
+		bind_text(st, 6, r[i].mailbox_file);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int db_insert(sqlite3 *db, const struct db_message *m, const struct db_recipient *r,
+	      size_t n, int64_t *id, char *err, size_t errsize)
+{
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return fail(db, "begin", err, errsize);
+	if (insert_message(db, m, id) < 0 || insert_recipients(db, *id, m->time, r, n) < 0) {
+		fail(db, "insert", err, errsize);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		fail(db, "commit", err, errsize);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
