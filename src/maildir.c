@@ -72,7 +72,7 @@ int maildir_open(const char *tmp_dir, const char *new_dir, const char *host, uns
 		return -1;
 	}
 	f->final_path[0] = '\0';
-	return open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	return open(f->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 }
 
 int maildir_commit(struct maildir_file *f, uint64_t size)

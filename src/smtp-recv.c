@@ -739,7 +739,7 @@ static void session_loop(struct session *s)
 	while (!s->closing) {
 		size_t len;
 		int too_long;
-		int rc = io_read_line(&s->io, line, sizeof line, &len, &too_long);
+		int rc = io_read_line(&s->io, line, CMD_LINE_MAX, &len, &too_long);
 		if (rc == IO_TIMEOUT) {
 			reply_timeout(s);
 			break;

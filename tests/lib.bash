@@ -1,0 +1,96 @@
+# tests/lib.bash - helpers shared by the bats files.  Source it from setup().
+#
+# Every test gets its own configuration and state directory under
+# $BATS_TEST_TMPDIR; servers listen on 127.0.0.1 high ports and are stopped
+# by pid in teardown.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$TOP/bin
+# Debian's python3, which has the Debian python3-* modules (aiosmtpd, dkim...)
+PY=/usr/bin/python3
+MP_PIDS=()
+
+# A test configuration: domains example.test, users alice and bob
+# (password "secret"), aliases postmaster and info, catch-all for catch.test.
+mp_setup() {
+	MP_DIR=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/mp.XXXXXX")
+	export MAILPIPE_CONF=$MP_DIR/conf
+	MP_STATE=$MP_DIR/state
+	mkdir -p "$MAILPIPE_CONF" "$MP_STATE"
+	hash=$(openssl passwd -6 -salt mailpipe secret)
+	cat > "$MAILPIPE_CONF/mailpipe.conf" <<CONF
+hostname mx.example.test
+state $MP_STATE
+CONF
+	printf 'example.test\ncatch.test\n' > "$MAILPIPE_CONF/domains"
+	printf 'alice@example.test:%s\nbob@example.test:%s\n' "$hash" "$hash" > "$MAILPIPE_CONF/users"
+	cat > "$MAILPIPE_CONF/aliases" <<ALIASES
+postmaster@example.test: alice
+info@example.test: alice, bob
+@catch.test: bob@example.test
+ALIASES
+}
+
+# mp_conf KEY VALUE: set a mailpipe.conf key (later lines win: we rewrite).
+mp_conf() {
+	grep -v "^$1 " "$MAILPIPE_CONF/mailpipe.conf" > "$MP_DIR/conf.new" || true
+	echo "$1 $2" >> "$MP_DIR/conf.new"
+	mv "$MP_DIR/conf.new" "$MAILPIPE_CONF/mailpipe.conf"
+}
+
+# A free TCP port on 127.0.0.1.
+mp_free_port() {
+	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# mp_wait_until SECONDS COMMAND...: polls COMMAND until it succeeds, bounded.
+mp_wait_until() {
+	local limit=$1; shift
+	local deadline=$((SECONDS + limit))
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+mp_port_open() {
+	$PY -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),1); s.close()' "$1" 2>/dev/null
+}
+
+# mp_listen [smtp-recv args]: smtp-recv per connection on a free port, the
+# way systemd's Accept=yes runs it.  Sets MP_PORT and MP_LISTEN_PID.
+mp_listen() {
+	MP_PORT=$(mp_free_port)
+	systemd-socket-activate --accept --inetd -l "127.0.0.1:$MP_PORT" \
+		-E MAILPIPE_CONF="$MAILPIPE_CONF" ${MAILPIPE_STORE:+-E MAILPIPE_STORE="$MAILPIPE_STORE"} \
+		"$BIN/smtp-recv" "$@" 2>>"$MP_DIR/smtp-recv.log" &
+	MP_LISTEN_PID=$!
+	MP_PIDS+=("$MP_LISTEN_PID")
+	mp_wait_until 10 mp_port_open "$MP_PORT"
+}
+
+# Stops every server this test started (by pid).
+mp_teardown() {
+	local pid
+	for pid in "${MP_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${MP_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	MP_PIDS=()
+}
+
+# The files in a user's new/ (local part of @example.test).
+mp_new_files() {
+	ls "$MP_STATE/mailboxes/example.test/$1/new/" 2>/dev/null
+}
+
+mp_new_count() {
+	mp_new_files "$1" | wc -l
+}
+
+# mp_session: pipes stdin (with LF turned into CRLF) into smtp-recv.
+mp_session() {
+	sed 's/$/\r/' | "$BIN/smtp-recv" "$@" 2>"$MP_DIR/session.log" | tr -d '\r'
+}
