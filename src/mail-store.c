@@ -308,8 +308,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 	log_open("mail-store");
+	static char from[CONF_ADDR_MAX + 2];
 	parse_args(&d, argc, argv);
 	message_info_init(&d.info);
+	snprintf(from, sizeof from, "<%s>", d.sender);
 	if (conf_load(&d.conf, conf_dir()) < 0) {
 		fprintf(stderr, "mail-store: %s\n", d.conf.error);
 		return EX_CONFIG;
@@ -317,7 +319,7 @@ int main(int argc, char **argv)
 	int rc = resolve_recipients(&d.conf, argv + optind, (size_t)(argc - optind), &d.dest,
 				    &d.ndest, d.error, sizeof d.error);
 	if (rc != 0) {
-		log_event("failed", "from", d.sender, "error", d.error, NULL);
+		log_event("failed", "from", from, "error", d.error, NULL);
 		fprintf(stderr, "mail-store: %s\n", d.error);
 		return rc;
 	}
@@ -327,13 +329,13 @@ int main(int argc, char **argv)
 	snprintf(status, sizeof status, "%d", rc);
 	snprintf(size, sizeof size, "%llu", (unsigned long long)d.info.size);
 	if (rc != 0) {
-		log_event("failed", "from", d.sender, "status", status, "error", d.error, NULL);
+		log_event("failed", "from", from, "status", status, "error", d.error, NULL);
 		fprintf(stderr, "mail-store: %s\n", d.error);
 		return rc;
 	}
 	snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
 	snprintf(nrcpt, sizeof nrcpt, "%zu", d.ndest);
-	log_event("stored", "id", idbuf, "from", d.sender, "rcpts", nrcpt, "size", size, NULL);
+	log_event("stored", "id", idbuf, "from", from, "rcpts", nrcpt, "size", size, NULL);
 	printf("%lld\n", (long long)id);
 	return fflush(stdout) == 0 ? 0 : EX_IOERR;
 }

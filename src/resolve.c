@@ -121,6 +121,11 @@ int resolve_recipients(const struct conf *conf, char *const *rcpts, size_t n,
 		}
 	}
 	free(r.expanding);
+	if (rc == 0 && r.ndest == 0) {
+		/* e.g. "a: b" and "b: a": accepting it would deliver nowhere */
+		snprintf(err, errsize, "the aliases of %.80s lead to no mailbox (a loop?)", rcpts[0]);
+		rc = EX_CONFIG;
+	}
 	if (rc != 0) {
 		free(r.dest);
 		return rc;

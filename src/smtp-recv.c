@@ -161,18 +161,19 @@ static void txn_store(struct session *s)
 		      t->rcpts, t->nrcpts, &result) < 0)
 		result.status = -1;
 	const struct store_reply *r = store_reply_for(&result);
-	char code[8], rcpts[16], status[16];
+	char code[8], rcpts[16], status[16], from[SMTP_PATH_MAX + 3];
+	snprintf(from, sizeof from, "<%s>", t->sender.address);
 	snprintf(code, sizeof code, "%d", r->code);
 	snprintf(rcpts, sizeof rcpts, "%u", t->nrcpts);
 	snprintf(status, sizeof status, "%d", result.status);
 	if (r->code == 250) {
 		reply(s, 250, "%s %s id=%s", r->enhanced, r->text, result.id);
-		log_event("accepted", "id", result.id, "from", t->sender.address, "rcpts", rcpts,
+		log_event("accepted", "id", result.id, "from", from, "rcpts", rcpts,
 			  "size", size, "reply", code, NULL);
 	} else {
 		reply(s, r->code, "%s %s", r->enhanced, r->text);
-		log_event("rejected", "reason", "mail-store", "status", status, "from",
-			  t->sender.address, "rcpts", rcpts, "size", size, "reply", code, NULL);
+		log_event("rejected", "reason", "mail-store", "status", status, "from", from,
+			  "rcpts", rcpts, "size", size, "reply", code, NULL);
 	}
 }
 
@@ -192,8 +193,11 @@ static void txn_finish(struct session *s, int too_big, int bare_eol, int has_nul
 	} else {
 		txn_store(s);
 	}
-	if (reason)
-		log_event("rejected", "reason", reason, "from", s->txn.sender.address, NULL);
+	if (reason) {
+		char from[SMTP_PATH_MAX + 3];
+		snprintf(from, sizeof from, "<%s>", s->txn.sender.address);
+		log_event("rejected", "reason", reason, "from", from, NULL);
+	}
 	s->ntransactions++;
 	txn_reset(s);
 }
@@ -225,7 +229,7 @@ static void greet_client(struct session *s, const char *arg, int esmtp)
 	snprintf(s->helo, sizeof s->helo, "%s", arg);
 	s->greeted = 1;
 	s->esmtp = esmtp;
-	log_context("helo", s->helo);
+	log_event(esmtp ? "ehlo" : "helo", "helo", s->helo, NULL);
 }
 
 static void cmd_ehlo(struct session *s, char *arg)
@@ -574,9 +578,7 @@ static void cmd_bdat(struct session *s, char *arg)
 		bdat_reader_end(&s->txn.bdat, &s->txn.spool);
 		txn_finish(s, s->txn.bdat.too_big, s->txn.bdat.bare_eol, s->txn.bdat.has_nul);
 	} else if (s->txn.bdat.too_big) {
-		reply(s, 552, "5.3.4 Message size exceeds fixed limit");
-		log_event("rejected", "reason", "size", "from", s->txn.sender.address, NULL);
-		txn_reset(s);
+		txn_finish(s, 1, 0, 0);
 	} else {
 		reply(s, 250, "2.0.0 %llu octets received", size);
 	}
