@@ -13,6 +13,7 @@ DEFS     = -D_GNU_SOURCE
 endif
 ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) -MMD -MP
 BUILD   ?= build
+BINDIR  ?= bin
 
 PROGS   = smtp-recv mail-store
 # the shared modules each program links
@@ -20,19 +21,19 @@ MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_r
 MODS_mail-store = conf cidr log fsutil maildir message resolve store_db
 LIBS_mail-store = -lsqlite3
 
-BINS = $(addprefix bin/,$(PROGS))
+BINS = $(addprefix $(BINDIR)/,$(PROGS))
 
 all: $(BINS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD):
+$(BUILD) $(BINDIR):
 	mkdir -p $@
 
 .SECONDARY:
 .SECONDEXPANSION:
-bin/%: $(BUILD)/%.o $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(MODS_$$*)))
+$(BINDIR)/%: $(BUILD)/%.o $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(MODS_$$*))) | $(BINDIR)
 	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $^ $(LIBS_$*)
 
 -include $(wildcard $(BUILD)/*.d)
@@ -53,14 +54,22 @@ deps:
 check: deps all
 	tests/run-all
 
+# the same tests against an AddressSanitizer + UBSan build in its own directories
+check-sanitize: deps
+	$(MAKE) SANITIZE=1 BUILD=build/san BINDIR=build/san/bin
+	MP_BIN=$(CURDIR)/build/san/bin MP_SANITIZE=1 tests/run-all
+
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c11 --inline-suppr -D_GNU_SOURCE src
 
 demo: deps all
-	tests/demo
+	bin/mailpipe-demo
+
+demo-stop:
+	bin/mailpipe-demo stop
 
 clean:
 	rm -rf $(BUILD) $(BINS) tests/out tests/gen
 
-.PHONY: all deps check cppcheck demo clean
+.PHONY: all deps check check-sanitize cppcheck demo demo-stop clean

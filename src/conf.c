@@ -35,7 +35,7 @@ static int fail(struct line_ctx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	snprintf(ctx->conf->error, sizeof ctx->conf->error, "%s:%u: %s",
+	snprintf(ctx->conf->error, sizeof ctx->conf->error, "%.500s:%u: %.500s",
 		 ctx->path, ctx->lineno, msg);
 	return -1;
 }
@@ -352,7 +352,7 @@ static int user_line(struct line_ctx *ctx, char *line)
 		return fail(ctx, "\"%s\" is not a usable mailbox address", line);
 	if (!*hash || strpbrk(hash, " \t:"))
 		return fail(ctx, "%s: missing or malformed password hash", line);
-	struct conf_user u = { strdup(line), strdup(hash) };
+	struct conf_user u = { strdup(line), ctx->lineno, strdup(hash) };
 	if (!u.address || !u.hash ||
 	    push((void **)&ctx->conf->users, &ctx->conf->nusers, sizeof u, &u) < 0) {
 		free(u.address);
@@ -401,7 +401,7 @@ static int alias_line(struct line_ctx *ctx, char *line)
 	int catch_all = name[0] == '@';
 	if (catch_all ? !valid_domain(name + 1) : !valid_mailbox_address(name))
 		return fail(ctx, "\"%s\" is not an address or @domain", name);
-	struct conf_alias alias = { strdup(name), NULL, 0 };
+	struct conf_alias alias = { strdup(name), ctx->lineno, NULL, 0 };
 	if (!alias.address)
 		return fail_oom(ctx);
 	int rc = 0;
@@ -440,16 +440,26 @@ static int cmp_alias(const void *a, const void *b)
 	return strcmp(((const struct conf_alias *)a)->address, ((const struct conf_alias *)b)->address);
 }
 
+/* The common start of struct conf_user and struct conf_alias. */
+struct conf_entry {
+	char *address;
+	unsigned line;
+};
+
 /* Sorts a table and refuses duplicates, which would make lookups ambiguous. */
 static int sort_unique(struct conf *conf, const char *file, void *base, size_t n, size_t size,
 		       int (*cmp)(const void *, const void *))
 {
 	qsort(base, n, size, cmp);
 	for (size_t i = 1; i < n; i++) {
-		const char *prev = (char *)base + (i - 1) * size;
-		if (cmp(prev, (char *)base + i * size) == 0) {
-			snprintf(conf->error, sizeof conf->error, "%s/%s: \"%s\" is listed twice",
-				 conf->dir, file, *(char *const *)prev);
+		const struct conf_entry *a = (const void *)((char *)base + (i - 1) * size);
+		const struct conf_entry *b = (const void *)((char *)base + i * size);
+		if (strcmp(a->address, b->address) == 0) {
+			unsigned first = a->line < b->line ? a->line : b->line;
+			unsigned again = a->line < b->line ? b->line : a->line;
+			snprintf(conf->error, sizeof conf->error,
+				 "%.600s/%s:%u: \"%.200s\" is listed twice (first on line %u)",
+				 conf->dir, file, again, a->address, first);
 			return -1;
 		}
 	}

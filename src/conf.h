@@ -16,13 +16,16 @@
 #define CONF_ADDR_MAX 256      /* longest address we store (RFC 5321: 254 + slack) */
 #define CONF_ERROR_MAX 1024
 
+/* users and aliases entries start alike, so one duplicate check serves both */
 struct conf_user {
 	char *address;   /* lowercased local@domain */
+	unsigned line;   /* where it is in the file */
 	char *hash;      /* crypt(3) hash */
 };
 
 struct conf_alias {
 	char *address;   /* lowercased local@domain, or "@domain" for a catch-all */
+	unsigned line;
 	char **targets;  /* lowercased addresses */
 	size_t ntargets;
 };

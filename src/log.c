@@ -3,7 +3,11 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #define LOG_LINE_MAX 2048
@@ -13,6 +17,7 @@
 static char log_prog[32] = "mailpipe";
 static struct { char key[16]; char value[LOG_VALUE_MAX]; } context[LOG_CONTEXT_MAX];
 static int ncontext;
+static int use_syslog;
 
 struct line {
 	char buf[LOG_LINE_MAX];
@@ -75,6 +80,26 @@ void log_open(const char *prog)
 {
 	snprintf(log_prog, sizeof log_prog, "%s", prog);
 	ncontext = 0;
+	const char *where = getenv("MAILPIPE_LOG");
+	use_syslog = where && strcmp(where, "syslog") == 0;
+	if (use_syslog)
+		openlog(log_prog, LOG_PID, LOG_MAIL);
+}
+
+void log_away_from_client(int conn_fd)
+{
+	struct stat conn, err;
+	if (fstat(conn_fd, &conn) < 0 || fstat(STDERR_FILENO, &err) < 0 ||
+	    conn.st_dev != err.st_dev || conn.st_ino != err.st_ino)
+		return;
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDERR_FILENO);   /* dup2 clears close-on-exec on fd 2 */
+		close(null);
+	}
+	setenv("MAILPIPE_LOG", "syslog", 1);
+	use_syslog = 1;
+	openlog(log_prog, LOG_PID, LOG_MAIL);
 }
 
 void log_context(const char *key, const char *value)
@@ -110,6 +135,10 @@ void log_event(const char *event, ...)
 			put_field(&l, key, value);
 	}
 	va_end(ap);
+	if (use_syslog) {
+		syslog(LOG_INFO, "%.*s", (int)l.len, l.buf);
+		return;
+	}
 	l.buf[l.len++] = '\n';
 	/* one write: lines from concurrent processes never interleave */
 	ssize_t ignored = write(STDERR_FILENO, l.buf, l.len);

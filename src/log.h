@@ -7,9 +7,17 @@
 
 /* The program name that starts every line. */
 void log_open(const char *prog);
+/* Under xinetd stderr is the connection itself, and a log line would reach
+ * the client.  When fd 2 is the same file as conn_fd, the log goes to
+ * syslog (facility mail) instead, fd 2 to /dev/null, and the programs we
+ * start learn it from MAILPIPE_LOG=syslog. */
+void log_away_from_client(int conn_fd);
 /* A field repeated on every following line (sid, client); at most 4. */
 void log_context(const char *key, const char *value);
-/* event, then key/value string pairs, ended by NULL.  A NULL value is
+/* Ends the key/value list: a typed null pointer, as variadic calls need. */
+#define LOG_END ((const char *)NULL)
+
+/* event, then key/value string pairs, ended by LOG_END.  A NULL value is
  * skipped. Written with one write(2), so concurrent lines never mix. */
 void log_event(const char *event, ...);
 

@@ -48,11 +48,12 @@ struct delivery {
 	char error[512];
 };
 
-static void usage(FILE *fp)
+static const char usage_line[] = "usage: mail-store -f SENDER [-c CLIENT] [-H HELO] [--] RCPT...";
+
+static void usage(void)
 {
-	fprintf(fp, "usage: mail-store -f SENDER [-c CLIENT] [-H HELO] [--] RCPT...\n"
-		    "  delivers the message on stdin to local Maildirs and the outbound queue,\n"
-		    "  prints its id (see mail-store(8))\n");
+	printf("%s\n  delivers the message on stdin to local Maildirs and the outbound queue,\n"
+	       "  prints its id (see mail-store(8))\n", usage_line);
 }
 
 /* Envelope values end up in headers: no control characters allowed. */
@@ -68,17 +69,21 @@ static void parse_args(struct delivery *d, int argc, char **argv)
 {
 	int opt;
 	const char *sender = NULL;
+	opterr = 0;   /* one line of our own instead of getopt's */
 	while ((opt = getopt(argc, argv, "hf:c:H:")) != -1) {
 		switch (opt) {
-		case 'h': usage(stdout); exit(0);
+		case 'h': usage(); exit(0);
 		case 'f': sender = optarg; break;
 		case 'c': d->client = optarg; break;
 		case 'H': d->helo = optarg; break;
-		default: usage(stderr); exit(EX_USAGE);
+		default:
+			fprintf(stderr, "mail-store: bad option -%c (%s)\n", optopt, usage_line);
+			exit(EX_USAGE);
 		}
 	}
 	if (!sender || optind == argc) {
-		fprintf(stderr, "mail-store: %s\n", sender ? "no recipients" : "-f SENDER is required");
+		fprintf(stderr, "mail-store: %s (%s)\n", sender ? "no recipients" : "-f SENDER is required",
+			usage_line);
 		exit(EX_USAGE);
 	}
 	static char bare[CONF_ADDR_MAX];
@@ -319,7 +324,7 @@ int main(int argc, char **argv)
 	int rc = resolve_recipients(&d.conf, argv + optind, (size_t)(argc - optind), &d.dest,
 				    &d.ndest, d.error, sizeof d.error);
 	if (rc != 0) {
-		log_event("failed", "from", from, "error", d.error, NULL);
+		log_event("failed", "from", from, "error", d.error, LOG_END);
 		fprintf(stderr, "mail-store: %s\n", d.error);
 		return rc;
 	}
@@ -329,13 +334,13 @@ int main(int argc, char **argv)
 	snprintf(status, sizeof status, "%d", rc);
 	snprintf(size, sizeof size, "%llu", (unsigned long long)d.info.size);
 	if (rc != 0) {
-		log_event("failed", "from", from, "status", status, "error", d.error, NULL);
+		log_event("failed", "from", from, "status", status, "error", d.error, LOG_END);
 		fprintf(stderr, "mail-store: %s\n", d.error);
 		return rc;
 	}
 	snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
 	snprintf(nrcpt, sizeof nrcpt, "%zu", d.ndest);
-	log_event("stored", "id", idbuf, "from", from, "rcpts", nrcpt, "size", size, NULL);
+	log_event("stored", "id", idbuf, "from", from, "rcpts", nrcpt, "size", size, LOG_END);
 	printf("%lld\n", (long long)id);
 	return fflush(stdout) == 0 ? 0 : EX_IOERR;
 }

@@ -76,8 +76,11 @@ static int resolve_local(struct resolver *r, const char *address, unsigned depth
 		return expand_alias(r, address, alias, depth);
 	if (user)
 		return add_destination(r, address, 0);
-	if (alias)
-		return 0;
+	if (alias) {
+		/* "a: b" and "b: a": refusing beats dropping a recipient */
+		snprintf(r->err, r->errsize, "%s: the aliases loop back to it", address);
+		return EX_CONFIG;
+	}
 	const struct conf_alias *catch_all = conf_find_alias(r->conf, strrchr(address, '@'));
 	if (catch_all && !being_expanded(r, catch_all->address))
 		return expand_alias(r, catch_all->address, catch_all, depth);

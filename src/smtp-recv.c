@@ -84,7 +84,7 @@ static void reply(struct session *s, int code, const char *fmt, ...)
 	if (code >= 500 && ++s->errors >= ERRORS_MAX && !s->closing) {
 		n = snprintf(line, sizeof line, "421 4.7.0 %s Error: too many errors\r\n", hostname(s));
 		io_write(&s->io, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-		log_event("disconnect", "reason", "too-many-errors", NULL);
+		log_event("disconnect", "reason", "too-many-errors", LOG_END);
 		s->closing = 1;
 	}
 }
@@ -92,7 +92,7 @@ static void reply(struct session *s, int code, const char *fmt, ...)
 static void reply_timeout(struct session *s)
 {
 	reply(s, 421, "4.4.2 %s Error: timeout exceeded", hostname(s));
-	log_event("disconnect", "reason", "timeout", NULL);
+	log_event("disconnect", "reason", "timeout", LOG_END);
 	s->closing = 1;
 }
 
@@ -117,7 +117,7 @@ static int txn_open_spool(struct session *s)
 	if (path_join(dir, sizeof dir, s->conf.state, "tmp") < 0 || make_dirs(dir, 0700) < 0 ||
 	    spool_open(&s->txn.spool, dir) < 0) {
 		log_event("error", "error", "cannot create spool file", "dir", dir,
-			  "errno", strerror(errno), NULL);
+			  "errno", strerror(errno), LOG_END);
 		return -1;
 	}
 	char date[64];
@@ -154,7 +154,7 @@ static void txn_store(struct session *s)
 		else
 			reply(s, 451, "4.3.0 Local error in processing, try again later");
 		log_event("rejected", "reason", "spool", "errno", strerror(t->spool.error),
-			  "reply", full ? "452" : "451", NULL);
+			  "reply", full ? "452" : "451", LOG_END);
 		return;
 	}
 	if (store_run(s->store_program, t->spool.fd, t->sender.address, s->client, s->helo,
@@ -169,11 +169,11 @@ static void txn_store(struct session *s)
 	if (r->code == 250) {
 		reply(s, 250, "%s %s id=%s", r->enhanced, r->text, result.id);
 		log_event("accepted", "id", result.id, "from", from, "rcpts", rcpts,
-			  "size", size, "reply", code, NULL);
+			  "size", size, "reply", code, LOG_END);
 	} else {
 		reply(s, r->code, "%s %s", r->enhanced, r->text);
 		log_event("rejected", "reason", "mail-store", "status", status, "from", from,
-			  "rcpts", rcpts, "size", size, "reply", code, NULL);
+			  "rcpts", rcpts, "size", size, "reply", code, LOG_END);
 	}
 }
 
@@ -196,7 +196,7 @@ static void txn_finish(struct session *s, int too_big, int bare_eol, int has_nul
 	if (reason) {
 		char from[SMTP_PATH_MAX + 3];
 		snprintf(from, sizeof from, "<%s>", s->txn.sender.address);
-		log_event("rejected", "reason", reason, "from", from, NULL);
+		log_event("rejected", "reason", reason, "from", from, LOG_END);
 	}
 	s->ntransactions++;
 	txn_reset(s);
@@ -229,7 +229,7 @@ static void greet_client(struct session *s, const char *arg, int esmtp)
 	snprintf(s->helo, sizeof s->helo, "%s", arg);
 	s->greeted = 1;
 	s->esmtp = esmtp;
-	log_event(esmtp ? "ehlo" : "helo", "helo", s->helo, NULL);
+	log_event(esmtp ? "ehlo" : "helo", "helo", s->helo, LOG_END);
 }
 
 static void cmd_ehlo(struct session *s, char *arg)
@@ -367,13 +367,13 @@ static int check_recipient(struct session *s, const struct smtp_path *rcpt)
 		if (resolve_local_exists(&s->conf, rcpt->address))
 			return 0;
 		reply(s, 550, "5.1.1 <%s>: Recipient address rejected: User unknown", rcpt->address);
-		log_event("rcpt-rejected", "rcpt", rcpt->address, "reason", "unknown-user", NULL);
+		log_event("rcpt-rejected", "rcpt", rcpt->address, "reason", "unknown-user", LOG_END);
 		return -1;
 	}
 	if (may_relay(s))
 		return 0;
 	reply(s, 554, "5.7.1 <%s>: Relay access denied", rcpt->address);
-	log_event("rcpt-rejected", "rcpt", rcpt->address, "reason", "relay-denied", NULL);
+	log_event("rcpt-rejected", "rcpt", rcpt->address, "reason", "relay-denied", LOG_END);
 	return -1;
 }
 
@@ -476,7 +476,7 @@ static void cmd_data(struct session *s, char *arg)
 		if (rc == IO_TIMEOUT) {
 			reply_timeout(s);
 		} else if (rc != IO_OK) {
-			log_event("disconnect", "reason", "eof-in-data", NULL);
+			log_event("disconnect", "reason", "eof-in-data", LOG_END);
 			s->closing = 1;
 		}
 		if (rc != IO_OK) {
@@ -523,7 +523,7 @@ static int read_chunk(struct session *s, unsigned long long size, struct bdat_re
 		if (rc == IO_TIMEOUT) {
 			reply_timeout(s);
 		} else if (rc != IO_OK) {
-			log_event("disconnect", "reason", "eof-in-data", NULL);
+			log_event("disconnect", "reason", "eof-in-data", LOG_END);
 			s->closing = 1;
 		}
 		if (rc != IO_OK)
@@ -604,7 +604,7 @@ static void cmd_quit(struct session *s, char *arg)
 {
 	(void)arg;
 	reply(s, 221, "2.0.0 Bye");
-	log_event("disconnect", "reason", "quit", NULL);
+	log_event("disconnect", "reason", "quit", LOG_END);
 	s->closing = 1;
 }
 
@@ -690,7 +690,7 @@ static void dispatch(struct session *s, char *line, size_t len)
 		return;
 	}
 	if (s->conf.log_debug)
-		log_event("command", "verb", cmd->name, NULL);
+		log_event("command", "verb", cmd->name, LOG_END);
 	cmd->run(s, arg);
 }
 
@@ -715,14 +715,16 @@ static void find_client(char *buf, size_t size)
 			return;
 		}
 	}
-	const char *env = getenv("TCPREMOTEIP");
-	if (!env || !*env)
-		env = getenv("REMOTE_ADDR");
-	unsigned char bytes[16];
-	if (env && (inet_pton(AF_INET, env, bytes) == 1 || inet_pton(AF_INET6, env, bytes) == 1))
-		snprintf(buf, size, "%s", env);
-	else
-		snprintf(buf, size, "unknown");
+	static const char *const names[] = { "TCPREMOTEIP", "REMOTE_ADDR" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *env = getenv(names[i]);
+		unsigned char bytes[16];
+		if (env && (inet_pton(AF_INET, env, bytes) == 1 || inet_pton(AF_INET6, env, bytes) == 1)) {
+			snprintf(buf, size, "%s", env);
+			return;
+		}
+	}
+	snprintf(buf, size, "unknown");
 }
 
 static void make_session_id(char *buf, size_t size)
@@ -747,7 +749,7 @@ static void session_loop(struct session *s)
 			break;
 		}
 		if (rc != IO_OK) {
-			log_event("disconnect", "reason", rc == IO_EOF ? "eof" : "io-error", NULL);
+			log_event("disconnect", "reason", rc == IO_EOF ? "eof" : "io-error", LOG_END);
 			break;
 		}
 		if (too_long)
@@ -758,34 +760,37 @@ static void session_loop(struct session *s)
 	io_flush(&s->io);
 }
 
-static void usage(FILE *fp)
+static const char usage_line[] = "usage: smtp-recv [-h] [-s | -t]";
+
+static void usage(void)
 {
-	fprintf(fp, "usage: smtp-recv [-s | -t]\n"
-		    "  SMTP server for one connection on stdin/stdout (see smtp-recv(8))\n"
-		    "  -s  submission mode (port 587, AUTH required)\n"
-		    "  -t  implicit TLS (port 465)\n");
+	printf("%s\n"
+	       "  SMTP server for one connection on stdin/stdout (see smtp-recv(8))\n"
+	       "  -s  submission mode (port 587, AUTH required)\n"
+	       "  -t  implicit TLS (port 465)\n", usage_line);
 }
 
 /* Options: only -h for now; -s and -t need TLS (see smtp-recv(8)). */
 static int parse_args(int argc, char **argv)
 {
 	int opt;
+	opterr = 0;   /* one line of our own instead of getopt's */
 	while ((opt = getopt(argc, argv, "hst")) != -1) {
 		switch (opt) {
 		case 'h':
-			usage(stdout);
+			usage();
 			exit(0);
 		case 's':
 		case 't':
 			fprintf(stderr, "smtp-recv: -%c needs TLS, which this build does not have yet\n", opt);
 			exit(EX_USAGE);
 		default:
-			usage(stderr);
+			fprintf(stderr, "smtp-recv: unknown option -%c (%s)\n", optopt, usage_line);
 			exit(EX_USAGE);
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "smtp-recv: unexpected argument \"%s\"\n", argv[optind]);
+		fprintf(stderr, "smtp-recv: unexpected argument \"%s\" (%s)\n", argv[optind], usage_line);
 		exit(EX_USAGE);
 	}
 	return 0;
@@ -795,9 +800,14 @@ int main(int argc, char **argv)
 {
 	static struct session s;   /* large buffers: not on the stack */
 	parse_args(argc, argv);
+	/* an inetd or a script may start us with SIGCHLD ignored: then waitpid
+	 * could not see mail-store's exit code, and a stored message would be
+	 * answered 451 */
+	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);  /* a file size limit becomes EFBIG, then 452 */
 	log_open("smtp-recv");
+	log_away_from_client(STDIN_FILENO);
 	make_session_id(s.sid, sizeof s.sid);
 	find_client(s.client, sizeof s.client);
 	log_context("sid", s.sid);
@@ -805,7 +815,7 @@ int main(int argc, char **argv)
 	s.txn.spool.fd = -1;
 	io_init(&s.io, STDIN_FILENO, STDOUT_FILENO, 300);
 	if (conf_load(&s.conf, conf_dir()) < 0) {
-		log_event("config-error", "error", s.conf.error, NULL);
+		log_event("config-error", "error", s.conf.error, LOG_END);
 		fprintf(stderr, "smtp-recv: %s\n", s.conf.error);
 		char buf[400];
 		int n = snprintf(buf, sizeof buf,
@@ -817,7 +827,7 @@ int main(int argc, char **argv)
 	}
 	s.io.timeout = s.conf.timeout;
 	store_program(s.store_program, sizeof s.store_program);
-	log_event("connect", NULL);
+	log_event("connect", LOG_END);
 	char greeting[320];
 	int n = snprintf(greeting, sizeof greeting, "220 %s ESMTP mailpipe\r\n", hostname(&s));
 	io_write(&s.io, greeting, (size_t)n);

@@ -1,11 +1,17 @@
 /* store_db.c - the schema of mail.db and the insert of one message. */
 #include "store_db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
 
 #define DB_BUSY_MS 30000   /* wait this long for another writer, then 451 */
 #define DB_SCHEMA_VERSION 1
+#define DB_RETRY_MAX 3000   /* x 10 ms: for what the busy handler does not cover */
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS messages ("
@@ -36,33 +42,66 @@ static int fail(sqlite3 *db, const char *what, char *err, size_t errsize)
 	return -1;
 }
 
-/* Creates the tables once; concurrent first runs are serialised by the
- * write lock of BEGIN IMMEDIATE. */
-static int ensure_schema(sqlite3 *db, char *err, size_t errsize)
+/* sqlite3_exec, retried while the database is busy: switching to WAL needs
+ * an exclusive lock, and SQLite answers BUSY there without waiting. */
+static int exec_retry(sqlite3 *db, const char *sql)
+{
+	int rc = SQLITE_BUSY;
+	for (int i = 0; i < DB_RETRY_MAX; i++) {
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			break;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return rc;
+}
+
+static int schema_version(sqlite3 *db)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return fail(db, "read schema version", err, errsize);
+		return -1;
 	int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
 	sqlite3_finalize(st);
-	if (version == DB_SCHEMA_VERSION)
+	return version;
+}
+
+/* Creates the database once: WAL mode, tables, version.  Concurrent first
+ * deliveries take turns on an flock, so only one of them does it. */
+static int ensure_schema(sqlite3 *db, const char *lock_path, char *err, size_t errsize)
+{
+	if (schema_version(db) == DB_SCHEMA_VERSION)
 		return 0;
-	char sql[sizeof schema + 128];
-	snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;%sPRAGMA user_version=%d;COMMIT;", schema,
-		 DB_SCHEMA_VERSION);
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		fail(db, "create schema", err, errsize);
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+		snprintf(err, errsize, "%s: %s", lock_path, strerror(errno));
+		if (lock >= 0)
+			close(lock);
 		return -1;
 	}
-	return 0;
+	int rc = 0;
+	if (schema_version(db) != DB_SCHEMA_VERSION) {
+		char sql[sizeof schema + 128];
+		snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;%sPRAGMA user_version=%d;COMMIT;", schema,
+			 DB_SCHEMA_VERSION);
+		if (exec_retry(db, "PRAGMA journal_mode=WAL") != SQLITE_OK)
+			rc = fail(db, "set WAL mode", err, errsize);
+		else if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+			rc = fail(db, "create schema", err, errsize);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		}
+	}
+	close(lock);   /* releases the flock */
+	return rc;
 }
 
 sqlite3 *db_open(const char *state, char *err, size_t errsize)
 {
-	char path[4096];
+	char path[4096], lock_path[4096];
 	err[0] = '\0';
 	snprintf(path, sizeof path, "%s/mail.db", state);
+	snprintf(lock_path, sizeof lock_path, "%s/mail.db.lock", state);
 	sqlite3 *db = NULL;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		fail(db, path, err, errsize);
@@ -71,9 +110,9 @@ sqlite3 *db_open(const char *state, char *err, size_t errsize)
 	}
 	sqlite3_busy_timeout(db, DB_BUSY_MS);
 	/* WAL is persistent; synchronous=FULL makes every COMMIT fsync the WAL */
-	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			     " PRAGMA foreign_keys=ON;", NULL, NULL, NULL) != SQLITE_OK ||
-	    ensure_schema(db, err, errsize) < 0) {
+	if (ensure_schema(db, lock_path, err, errsize) < 0 ||
+	    sqlite3_exec(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+			 NULL, NULL, NULL) != SQLITE_OK) {
 		if (!*err)
 			fail(db, path, err, errsize);
 		sqlite3_close(db);

@@ -5,7 +5,8 @@
 # by pid in teardown.
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$TOP/bin
+# MP_BIN: another build of the programs (the sanitizer build in CI)
+BIN=${MP_BIN:-$TOP/bin}
 # Debian's python3, which has the Debian python3-* modules (aiosmtpd, dkim...)
 PY=/usr/bin/python3
 MP_PIDS=()

@@ -1,4 +1,5 @@
 # mail-store: what lands on disk and in mail.db, and its exit codes.
+bats_require_minimum_version 1.5.0
 setup() { load lib; mp_setup; }
 teardown() { mp_teardown; }
 
@@ -174,4 +175,54 @@ db() { sqlite3 "$MP_STATE/mail.db" "$1"; }
 	printf '#!/bin/sh\nkill -9 $$\n' > "$MP_DIR/fake-store"
 	run bash -c "printf 'HELO x\r\nMAIL FROM:<b@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n.\r\nQUIT\r\n' | MAILPIPE_STORE='$MP_DIR/fake-store' '$BIN/smtp-recv' 2>/dev/null"
 	[[ "$output" == *"451 4.3.0"* ]]
+}
+
+@test "a partial alias loop refuses the message instead of dropping that recipient" {
+	printf 'loop1@example.test: loop2\nloop2@example.test: loop1\n' >> "$MAILPIPE_CONF/aliases"
+	run bash -c "$(declare -f msg); msg x | '$BIN/mail-store' -f bob@remote.test alice@example.test loop1@example.test"
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"loop"* ]]
+	[ "$(mp_new_count alice)" -eq 0 ]
+}
+
+@test "a duplicate user names both lines" {
+	echo 'ALICE@example.test:x' >> "$MAILPIPE_CONF/users"
+	run bash -c "echo x | '$BIN/mail-store' -f a@b.test alice@example.test"
+	[ "$status" -eq 78 ]
+	[[ "$output" == *'users:3: "alice@example.test" is listed twice (first on line 1)'* ]]
+}
+
+@test "bad options give exactly one line on stderr and exit 64" {
+	run --separate-stderr "$BIN/smtp-recv" -x
+	[ "$status" -eq 64 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	run --separate-stderr "$BIN/mail-store" -q -f a@b.test x@y.test
+	[ "$status" -eq 64 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+}
+
+@test "started with SIGCHLD ignored (some inetds do), a stored message still gets 250" {
+	run bash -c "printf 'HELO x\r\nMAIL FROM:<b@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: t\r\n\r\nt\r\n.\r\nQUIT\r\n' | perl -e '\$SIG{CHLD}=\"IGNORE\"; exec @ARGV' '$BIN/smtp-recv' 2>/dev/null"
+	[[ "$output" == *"250 2.0.0 OK id=1"* ]]
+	[ "$(mp_new_count alice)" -eq 1 ]
+}
+
+@test "under xinetd (stderr is the connection) no log line reaches the client" {
+	run "$PY" - "$BIN/smtp-recv" <<'PYTHON'
+import socket, subprocess, sys
+a, b = socket.socketpair()
+p = subprocess.Popen([sys.argv[1]], stdin=b, stdout=b, stderr=b)
+b.close()
+a.sendall(b'HELO x\r\nMAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n')
+a.shutdown(socket.SHUT_WR)
+out = b''
+while chunk := a.recv(65536):
+    out += chunk
+p.wait()
+sys.stdout.write(out.decode())
+PYTHON
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"250 2.0.0 OK id=1"* ]]
+	! [[ "$output" == *"prog="* ]]
+	[ "$(mp_new_count alice)" -eq 1 ]
 }
