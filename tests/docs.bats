@@ -1,0 +1,179 @@
+# docs: the man pages, the systemd units and the xinetd files stay in step
+# with the code.  Needs mandoc and systemd-analyze (those tests skip without).
+setup() { load lib; }
+
+# The programs: every src/*.c with a main().
+programs() {
+	grep -l '^int main' "$TOP"/src/*.c | sed 's#.*/##; s#\.c$##'
+}
+
+man_pages() {
+	ls "$TOP"/man/*.[1-8]
+}
+
+need_mandoc() {
+	command -v mandoc >/dev/null || skip "mandoc is not installed"
+}
+
+need_systemd_analyze() {
+	command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
+}
+
+# The man page of a program, section 1 or 8; empty if there is none.
+page_of() {
+	local f
+	for f in "$TOP/man/$1.1" "$TOP/man/$1.8"; do
+		[ -f "$f" ] && { echo "$f"; return; }
+	done
+}
+
+# Copies the units into $1 with every /usr/local/bin/ program replaced by
+# the built one in $BIN (systemd-analyze verify wants ExecStart to exist).
+units_for_verify() {
+	local f
+	mkdir -p "$1"
+	for f in "$TOP"/systemd/*; do
+		sed "s#^\(Exec[A-Za-z]*=[-@:+!]*\)/usr/local/bin/#\1$BIN/#" "$f" > "$1/${f##*/}"
+	done
+}
+
+@test "every program has a man page, and so do mailpipe.conf(5) and mailpipe(7)" {
+	missing=
+	for p in $(programs); do
+		[ -n "$(page_of "$p")" ] || missing="$missing $p"
+	done
+	[ -f "$TOP/man/mailpipe.conf.5" ] || missing="$missing mailpipe.conf.5"
+	[ -f "$TOP/man/mailpipe.7" ] || missing="$missing mailpipe.7"
+	[ -z "$missing" ] || { echo "no man page for:$missing"; false; }
+}
+
+@test "every man page passes mandoc -T lint -W warning with no output" {
+	need_mandoc
+	bad=0
+	for f in $(man_pages); do
+		out=$(mandoc -T lint -W warning "$f" 2>&1) && [ -z "$out" ] || {
+			echo "$out"
+			bad=1
+		}
+	done
+	[ "$bad" -eq 0 ]
+}
+
+@test "every man page renders, and its .Dt names its own file" {
+	need_mandoc
+	for f in $(man_pages); do
+		base=${f##*/}
+		name=${base%.*} section=${base##*.}
+		[ -n "$(mandoc -T ascii "$f")" ]
+		dt=$(grep -m1 '^\.Dt ' "$f")
+		[ "$dt" = ".Dt ${name^^} $section" ] || { echo "$base: $dt"; false; }
+	done
+}
+
+@test "every option a program takes is documented in its man page" {
+	for p in $(programs); do
+		page=$(page_of "$p")
+		opts=$(grep -o 'getopt(argc, argv, "[^"]*")' "$TOP/src/$p.c" | sed 's/.*"\(.*\)".*/\1/; s/://g')
+		for ((i = 0; i < ${#opts}; i++)); do
+			o=${opts:i:1}
+			grep -qE "^\.It Fl $o( |$)" "$page" || { echo "$p: -$o is not in ${page##*/}"; false; }
+		done
+	done
+}
+
+@test "every SMTP reply of smtp-recv is in smtp-recv(8), word for word" {
+	page=$TOP/man/smtp-recv.8
+	# reply(s, 550, "5.1.1 <%s>: ...") -> "550 5.1.1 <"; the text up to the first %
+	replies=$(grep -ohE 'reply\(s, [0-9]{3}, "[^"%]*' "$TOP/src/smtp-recv.c" |
+		sed -E 's/^reply\(s, ([0-9]{3}), "/\1 /' | grep -E '^[0-9]{3} [245]\.[0-9]+\.[0-9]+')
+	# the mail-store exit code table: { 554, "5.6.0", "Message content rejected" }
+	table=$(grep -ohE '\{ [0-9]{3}, "[245]\.[0-9.]+", "[^"]*"' "$TOP/src/store_run.c" |
+		sed -E 's/^\{ ([0-9]{3}), "([0-9.]+)", "([^"]*)"/\1 \2 \3/')
+	[ -n "$replies" ] && [ -n "$table" ]
+	missing=
+	while IFS= read -r r; do
+		grep -qF -- "$r" "$page" || missing="$missing
+$r"
+	done <<<"$replies
+$table"
+	[ -z "$missing" ] || { echo "not in smtp-recv.8:$missing"; false; }
+}
+
+@test "every exit code of mail-store is in mail-store(8) with its sysexits value" {
+	page=$TOP/man/mail-store.8
+	mods=$(sed -n 's/^MODS_mail-store *= *//p' "$TOP/Makefile")
+	srcs="$TOP/src/mail-store.c"
+	for m in $mods; do srcs="$srcs $TOP/src/$m.c"; done
+	for name in $(grep -ohE '\bEX_[A-Z]+\b' $srcs | sort -u); do
+		value=$(awk -v n="$name" '$1 == "#define" && $2 == n { print $3 }' /usr/include/sysexits.h)
+		[ -n "$value" ]
+		grep -qE "^\.It $value $name\$" "$page" || { echo "mail-store.8 lacks \".It $value $name\""; false; }
+	done
+}
+
+@test "the units pass systemd-analyze verify (ExecStart pointed at the built programs)" {
+	need_systemd_analyze
+	[ -x "$BIN/smtp-recv" ] || { echo "build first: $BIN/smtp-recv is missing"; false; }
+	dir=$BATS_TEST_TMPDIR/units
+	units_for_verify "$dir"
+	# Documentation=man:... must name pages of man/: give man(1) only ours
+	man_opt=--man=yes
+	if command -v man >/dev/null; then
+		for f in $(man_pages); do
+			s=${f##*.}
+			mkdir -p "$BATS_TEST_TMPDIR/man/man$s"
+			cp "$f" "$BATS_TEST_TMPDIR/man/man$s/"
+		done
+	else
+		man_opt=--man=no
+	fi
+	cd "$dir"
+	MANPATH=$BATS_TEST_TMPDIR/man run systemd-analyze verify "$man_opt" ./*
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+@test "smtp@.service is hardened enough: systemd-analyze security rates it 2.0 or better" {
+	need_systemd_analyze
+	[ -x "$BIN/smtp-recv" ] || { echo "build first: $BIN/smtp-recv is missing"; false; }
+	dir=$BATS_TEST_TMPDIR/units
+	units_for_verify "$dir"
+	run systemd-analyze security --offline=yes --threshold=20 --no-pager "$dir/smtp@.service"
+	echo "$output" | tail -n 3
+	[ "$status" -eq 0 ]
+}
+
+@test "the units keep the contract: socket on 25 with Accept=yes, sandboxed services as mailpipe" {
+	sock=$TOP/systemd/smtp.socket
+	svc=$TOP/systemd/smtp@.service
+	grep -qx 'ListenStream=25' "$sock"
+	grep -qx 'Accept=yes' "$sock"
+	grep -qx 'StandardInput=socket' "$svc"
+	grep -qx 'StandardOutput=socket' "$svc"
+	# the log must never go to the SMTP client
+	grep -qx 'StandardError=journal' "$svc"
+	for f in "$TOP"/systemd/*.service; do
+		for want in User=mailpipe NoNewPrivileges=yes ProtectSystem=strict; do
+			grep -qx "$want" "$f" || { echo "${f##*/} lacks $want"; false; }
+		done
+		grep -qE '^ReadWritePaths=(.* )?/var/lib/mailpipe( |$)' "$f" || {
+			echo "${f##*/} lacks ReadWritePaths=/var/lib/mailpipe"
+			false
+		}
+	done
+}
+
+@test "xinetd/smtp runs the same program as smtp@.service, as mailpipe, on port 25" {
+	x=$TOP/xinetd/smtp
+	exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$TOP/systemd/smtp@.service")
+	[ -n "$exec_start" ]
+	attr() { sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" "$x"; }
+	[ "$(attr server)" = "$exec_start" ] || { echo "server = $(attr server), ExecStart=$exec_start"; false; }
+	[ -z "$(attr server_args)" ]
+	[ "$(attr socket_type)" = stream ]
+	[ "$(attr wait)" = no ]
+	[ "$(attr user)" = mailpipe ]
+	[ "$(attr port)" = 25 ]
+	grep -qE '^service smtp$' "$x"
+}
