@@ -11,25 +11,13 @@ BIN=${MP_BIN:-$TOP/bin}
 PY=/usr/bin/python3
 MP_PIDS=()
 
-# A test configuration: domains example.test, users alice and bob
-# (password "secret"), aliases postmaster and info, catch-all for catch.test.
+# A test configuration (tests/make-test-conf): domains example.test and
+# catch.test, users alice and bob (password "secret"), aliases.
 mp_setup() {
 	MP_DIR=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/mp.XXXXXX")
+	"$TOP/tests/make-test-conf" "$MP_DIR"
 	export MAILPIPE_CONF=$MP_DIR/conf
 	MP_STATE=$MP_DIR/state
-	mkdir -p "$MAILPIPE_CONF" "$MP_STATE"
-	hash=$(openssl passwd -6 -salt mailpipe secret)
-	cat > "$MAILPIPE_CONF/mailpipe.conf" <<CONF
-hostname mx.example.test
-state $MP_STATE
-CONF
-	printf 'example.test\ncatch.test\n' > "$MAILPIPE_CONF/domains"
-	printf 'alice@example.test:%s\nbob@example.test:%s\n' "$hash" "$hash" > "$MAILPIPE_CONF/users"
-	cat > "$MAILPIPE_CONF/aliases" <<ALIASES
-postmaster@example.test: alice
-info@example.test: alice, bob
-@catch.test: bob@example.test
-ALIASES
 }
 
 # mp_conf KEY VALUE: set a mailpipe.conf key (later lines win: we rewrite).
