@@ -17,7 +17,9 @@ BINDIR  ?= bin
 
 PROGS   = smtp-recv mail-store
 # the shared modules each program links
-MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve
+MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve \
+                  tls auth
+LIBS_smtp-recv  = -lssl -lcrypto -lcrypt
 MODS_mail-store = conf cidr log fsutil maildir message resolve store_db
 LIBS_mail-store = -lsqlite3
 

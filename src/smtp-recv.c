@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "fsutil.h"
+#include "auth.h"
 #include "log.h"
 #include "resolve.h"
 #include "smtp_addr.h"
@@ -31,9 +32,11 @@
 #include "smtp_io.h"
 #include "spool.h"
 #include "store_run.h"
+#include "tls.h"
 
 #define CMD_LINE_MAX 512      /* RFC 5321 4.5.3.1.4, CRLF included */
 #define ERRORS_MAX 10         /* then 421 and close */
+#define AUTH_FAILURES_MAX 3   /* then 421 and close */
 #define BDAT_SIZE_MAX (1ULL << 62)
 
 struct transaction {
@@ -60,6 +63,11 @@ struct session {
 	unsigned ntransactions;
 	char store_program[PATH_MAX];
 	struct transaction txn;
+	int submission;           /* -s: AUTH before MAIL, own addresses only */
+	SSL_CTX *tls_ctx;         /* NULL when no certificate is configured */
+	int tls;                  /* TLS is running */
+	char auth_user[CONF_ADDR_MAX]; /* "" until AUTH succeeded */
+	unsigned auth_failures;
 };
 
 static const char *hostname(const struct session *s)
@@ -96,6 +104,16 @@ static void reply_timeout(struct session *s)
 	s->closing = 1;
 }
 
+/* The "with" protocol of RFC 3848 / RFC 6531 for Received: and the log. */
+static const char *protocol(const struct session *s)
+{
+	static char buf[16];
+	snprintf(buf, sizeof buf, "%s%s%s%s", s->txn.smtputf8 ? "UTF8" : "",
+		 s->esmtp ? (s->txn.smtputf8 ? "SMTP" : "ESMTP") : "SMTP",
+		 s->tls ? "S" : "", s->auth_user[0] ? "A" : "");
+	return buf;
+}
+
 /* ---- the transaction --------------------------------------------------- */
 
 static void txn_reset(struct session *s)
@@ -124,7 +142,13 @@ static int txn_open_spool(struct session *s)
 	time_t now = time(NULL);
 	struct tm tm;
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", localtime_r(&now, &tm));
-	const char *proto = s->esmtp ? (s->txn.smtputf8 ? "UTF8SMTP" : "ESMTP") : "SMTP";
+	const char *proto = protocol(s);
+	char tls_note[160] = "";
+	if (s->tls) {
+		const char *version, *cipher;
+		io_tls_info(&s->io, &version, &cipher);
+		snprintf(tls_note, sizeof tls_note, "\n\t(using %s with cipher %s)", version, cipher);
+	}
 	char for_clause[SMTP_PATH_MAX + 16] = "";
 	if (s->txn.nrcpts == 1)
 		snprintf(for_clause, sizeof for_clause, "\n\tfor <%s>", s->txn.rcpts[0]);
@@ -132,8 +156,8 @@ static int txn_open_spool(struct session *s)
 	snprintf(client, sizeof client, strcmp(s->client, "unknown") ? "[%s]" : "%s", s->client);
 	char header[1024];
 	int n = snprintf(header, sizeof header,
-			 "Received: from %s (%s)\n\tby %s (mailpipe) with %s id %s.%u%s;\n\t%s\n",
-			 s->helo, client, hostname(s), proto, s->sid, s->ntransactions,
+			 "Received: from %s (%s)%s\n\tby %s (mailpipe) with %s id %s.%u%s;\n\t%s\n",
+			 s->helo, client, tls_note, hostname(s), proto, s->sid, s->ntransactions,
 			 for_clause, date);
 	spool_put(&s->txn.spool, header, (size_t)n < sizeof header ? (size_t)n : sizeof header - 1);
 	return 0;
@@ -166,10 +190,14 @@ static void txn_store(struct session *s)
 	snprintf(code, sizeof code, "%d", r->code);
 	snprintf(rcpts, sizeof rcpts, "%u", t->nrcpts);
 	snprintf(status, sizeof status, "%d", result.status);
+	const char *version, *cipher;
+	io_tls_info(&s->io, &version, &cipher);
 	if (r->code == 250) {
 		reply(s, 250, "%s %s id=%s", r->enhanced, r->text, result.id);
 		log_event("accepted", "id", result.id, "from", from, "rcpts", rcpts,
-			  "size", size, "reply", code, LOG_END);
+			  "size", size, "reply", code, "proto", protocol(s),
+			  "tls", s->tls ? version : NULL, "cipher", s->tls ? cipher : NULL,
+			  "user", s->auth_user[0] ? s->auth_user : NULL, LOG_END);
 	} else {
 		reply(s, r->code, "%s %s", r->enhanced, r->text);
 		log_event("rejected", "reason", "mail-store", "status", status, "from", from,
@@ -206,7 +234,7 @@ static void txn_finish(struct session *s, int too_big, int bare_eol, int has_nul
 
 static int may_relay(const struct session *s)
 {
-	return conf_is_relay_client(&s->conf, s->client);
+	return s->auth_user[0] || conf_is_relay_client(&s->conf, s->client);
 }
 
 /* ---- commands ---------------------------------------------------------- */
@@ -239,11 +267,14 @@ static void cmd_ehlo(struct session *s, char *arg)
 		return;
 	}
 	greet_client(s, arg, 1);
+	/* STARTTLS before TLS, AUTH only under TLS (never a password in clear) */
+	const char *tls = s->tls_ctx && !s->tls ? "250-STARTTLS\r\n" : "";
+	const char *auth = s->tls && !s->auth_user[0] ? "250-AUTH PLAIN LOGIN\r\n" : "";
 	char buf[1024];
 	int n = snprintf(buf, sizeof buf,
 			 "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
-			 "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 CHUNKING\r\n",
-			 hostname(s), (unsigned long long)s->conf.max_size);
+			 "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n%s%s250 CHUNKING\r\n",
+			 hostname(s), (unsigned long long)s->conf.max_size, tls, auth);
 	io_write(&s->io, buf, (size_t)n);
 }
 
@@ -293,6 +324,8 @@ static int mail_params(struct session *s, const char *params)
 			}
 		} else if (strcasecmp(key, "SMTPUTF8") == 0 && !value[0]) {
 			s->txn.smtputf8 = 1;
+		} else if (strcasecmp(key, "AUTH") == 0 && value[0]) {
+			/* RFC 4954 5: the original submitter, noted by relays; unused */
 		} else {
 			reply(s, 555, "5.5.4 Unsupported option: %s", key);
 			return -1;
@@ -316,6 +349,21 @@ static void reply_path_error(struct session *s, enum path_error e, int sender)
 		      sender ? "sender" : "recipient");
 }
 
+/* Submission: the sender is the user's own address, or an alias that
+ * delivers to the user. */
+static int sender_owned(const struct session *s, const struct smtp_path *sender)
+{
+	if (sender->is_null)
+		return 0;
+	if (strcasecmp(sender->address, s->auth_user) == 0)
+		return 1;
+	const struct conf_alias *alias = conf_find_alias(&s->conf, sender->address);
+	for (size_t i = 0; alias && i < alias->ntargets; i++)
+		if (strcasecmp(alias->targets[i], s->auth_user) == 0)
+			return 1;
+	return 0;
+}
+
 static void cmd_mail(struct session *s, char *arg)
 {
 	if (!s->greeted) {
@@ -324,6 +372,10 @@ static void cmd_mail(struct session *s, char *arg)
 	}
 	if (s->txn.active) {
 		reply(s, 503, "5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if (s->submission && !s->auth_user[0]) {
+		reply(s, 530, "5.7.0 Authentication required");
 		return;
 	}
 	char *path_arg = after_keyword(arg, "FROM:");
@@ -344,6 +396,13 @@ static void cmd_mail(struct session *s, char *arg)
 	}
 	if (s->txn.sender.has_utf8 && !s->txn.smtputf8) {
 		reply(s, 553, "5.6.7 Use MAIL FROM:<...> SMTPUTF8 for a UTF-8 address");
+		txn_reset(s);
+		return;
+	}
+	if (s->submission && !sender_owned(s, &s->txn.sender)) {
+		reply(s, 553, "5.7.1 <%s>: Sender address rejected: not owned by %s",
+		      s->txn.sender.address, s->auth_user);
+		log_event("sender-rejected", "from", s->txn.sender.address, "user", s->auth_user, LOG_END);
 		txn_reset(s);
 		return;
 	}
@@ -636,16 +695,119 @@ static void cmd_obsolete(struct session *s, char *arg)
 	reply(s, 502, "5.5.1 Error: command not supported");
 }
 
+/* The TLS handshake; a failure ends the session, as nothing sane can
+ * follow it on this connection.  0 or -1. */
+static int start_tls(struct session *s)
+{
+	char err[256];
+	if (io_start_tls(&s->io, s->tls_ctx, err, sizeof err) < 0) {
+		log_event("tls-failed", "error", err, LOG_END);
+		s->closing = 1;
+		return -1;
+	}
+	s->tls = 1;
+	const char *version, *cipher;
+	io_tls_info(&s->io, &version, &cipher);
+	log_event("tls", "version", version, "cipher", cipher, LOG_END);
+	return 0;
+}
+
+/* After STARTTLS the session starts over (RFC 3207 4.2): nothing the
+ * client said before counts. */
+static void forget_session(struct session *s)
+{
+	txn_reset(s);
+	s->greeted = 0;
+	s->esmtp = 0;
+	s->helo[0] = '\0';
+}
+
 static void cmd_starttls(struct session *s, char *arg)
 {
-	(void)arg;
-	reply(s, 502, "5.5.1 Error: STARTTLS not offered (no certificate configured)");
+	if (!s->tls_ctx) {
+		reply(s, 502, "5.5.1 Error: STARTTLS not offered (no certificate configured)");
+		return;
+	}
+	if (s->tls) {
+		reply(s, 503, "5.5.1 Error: TLS already active");
+		return;
+	}
+	if (*arg) {
+		reply(s, 501, "5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	reply(s, 220, "2.0.0 Ready to start TLS");
+	/* whatever the client pipelined after STARTTLS came in clear: it is
+	 * thrown away, never answered (the STARTTLS command injection flaw) */
+	io_discard_input(&s->io);
+	if (io_flush(&s->io) < 0) {
+		s->closing = 1;
+		return;
+	}
+	if (start_tls(s) == 0)
+		forget_session(s);
+}
+
+/* Refuses an AUTH that cannot start now: 1 if refused (and answered). */
+static int auth_refused(struct session *s)
+{
+	if (!s->tls) {
+		reply(s, 538, "5.7.11 Encryption required for requested authentication mechanism");
+	} else if (!s->greeted) {
+		reply(s, 503, "5.5.1 Error: send EHLO first");
+	} else if (s->auth_user[0]) {
+		reply(s, 503, "5.5.1 Error: already authenticated");
+	} else if (s->txn.active) {
+		reply(s, 503, "5.5.1 Error: AUTH not allowed during a mail transaction");
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static void auth_failed(struct session *s, const char *user)
+{
+	reply(s, 535, "5.7.8 Error: authentication failed");
+	log_event("auth", "user", user, "result", "fail", LOG_END);
+	if (++s->auth_failures >= AUTH_FAILURES_MAX && !s->closing) {
+		reply(s, 421, "4.7.0 %s Error: too many failed authentications", hostname(s));
+		log_event("disconnect", "reason", "auth-failures", LOG_END);
+		s->closing = 1;
+	}
 }
 
 static void cmd_auth(struct session *s, char *arg)
 {
-	(void)arg;
-	reply(s, 538, "5.7.11 Encryption required for requested authentication mechanism");
+	if (auth_refused(s))
+		return;
+	char user[CONF_ADDR_MAX];
+	switch (auth_dialogue(&s->io, &s->conf, arg, user, sizeof user)) {
+	case AUTH_OK:
+		snprintf(s->auth_user, sizeof s->auth_user, "%s", user);
+		conf_lowercase(s->auth_user);
+		reply(s, 235, "2.7.0 Authentication successful");
+		log_event("auth", "user", s->auth_user, "result", "ok", LOG_END);
+		break;
+	case AUTH_FAILED:
+		auth_failed(s, user);
+		break;
+	case AUTH_CANCELLED:
+		reply(s, 501, "5.0.0 Authentication cancelled");
+		break;
+	case AUTH_MALFORMED:
+		reply(s, 501, "5.5.2 Error: malformed authentication data");
+		break;
+	case AUTH_UNKNOWN_MECH:
+		reply(s, 504, "5.5.4 Error: unsupported authentication mechanism");
+		break;
+	case AUTH_TIMEOUT:
+		reply_timeout(s);
+		break;
+	case AUTH_EOF:
+		log_event("disconnect", "reason", "eof-in-auth", LOG_END);
+		s->closing = 1;
+		break;
+	}
 }
 
 static const struct command {
@@ -685,6 +847,11 @@ static void dispatch(struct session *s, char *line, size_t len)
 	while (alen && arg[alen - 1] == ' ')   /* trailing spaces: tolerated */
 		arg[--alen] = '\0';
 	const struct command *cmd = find_command(line);
+	/* 512 octets a command (RFC 5321); AUTH may carry 12288 (RFC 4954) */
+	if (len > CMD_LINE_MAX - 2 && (!cmd || cmd->run != cmd_auth)) {
+		reply(s, 500, "5.5.6 Error: line too long");
+		return;
+	}
 	if (!cmd) {
 		reply(s, 500, "5.5.2 Error: command not recognized");
 		return;
@@ -739,11 +906,11 @@ static void make_session_id(char *buf, size_t size)
 
 static void session_loop(struct session *s)
 {
-	char line[CMD_LINE_MAX + 1];
+	static char line[AUTH_LINE_MAX + 1];
 	while (!s->closing) {
 		size_t len;
 		int too_long;
-		int rc = io_read_line(&s->io, line, CMD_LINE_MAX, &len, &too_long);
+		int rc = io_read_line(&s->io, line, AUTH_LINE_MAX, &len, &too_long);
 		if (rc == IO_TIMEOUT) {
 			reply_timeout(s);
 			break;
@@ -756,6 +923,7 @@ static void session_loop(struct session *s)
 			reply(s, 500, "5.5.6 Error: line too long");
 		else
 			dispatch(s, line, len);
+		OPENSSL_cleanse(line, len);   /* an AUTH line carries a password */
 	}
 	io_flush(&s->io);
 }
@@ -770,9 +938,14 @@ static void usage(void)
 	       "  -t  implicit TLS (port 465)\n", usage_line);
 }
 
-/* Options: only -h for now; -s and -t need TLS (see smtp-recv(8)). */
-static int parse_args(int argc, char **argv)
+struct options {
+	int submission;     /* -s */
+	int implicit_tls;   /* -t */
+};
+
+static struct options parse_args(int argc, char **argv)
 {
+	struct options o = { 0, 0 };
 	int opt;
 	opterr = 0;   /* one line of our own instead of getopt's */
 	while ((opt = getopt(argc, argv, "hst")) != -1) {
@@ -781,9 +954,11 @@ static int parse_args(int argc, char **argv)
 			usage();
 			exit(0);
 		case 's':
+			o.submission = 1;
+			break;
 		case 't':
-			fprintf(stderr, "smtp-recv: -%c needs TLS, which this build does not have yet\n", opt);
-			exit(EX_USAGE);
+			o.implicit_tls = 1;
+			break;
 		default:
 			fprintf(stderr, "smtp-recv: unknown option -%c (%s)\n", optopt, usage_line);
 			exit(EX_USAGE);
@@ -793,13 +968,40 @@ static int parse_args(int argc, char **argv)
 		fprintf(stderr, "smtp-recv: unexpected argument \"%s\" (%s)\n", argv[optind], usage_line);
 		exit(EX_USAGE);
 	}
-	return 0;
+	return o;
+}
+
+/* A configuration problem: 421 instead of the greeting, exit 78. */
+static int config_failed(struct session *s, const char *error)
+{
+	log_event("config-error", "error", error, LOG_END);
+	fprintf(stderr, "smtp-recv: %s\n", error);
+	char buf[400];
+	int n = snprintf(buf, sizeof buf, "421 4.3.0 %s Service not available: configuration error\r\n",
+			 s->conf.hostname[0] ? s->conf.hostname : "localhost");
+	io_write(&s->io, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+	io_flush(&s->io);
+	return EX_CONFIG;
+}
+
+/* Loads tls_cert/tls_key when set; -t cannot do without them.  0 or -1. */
+static int setup_tls(struct session *s, int required, char *err, size_t err_size)
+{
+	if (!s->conf.tls_cert[0] || !s->conf.tls_key[0]) {
+		if (!required)
+			return 0;
+		snprintf(err, err_size, "-t needs tls_cert and tls_key in mailpipe.conf");
+		return -1;
+	}
+	s->tls_ctx = tls_server_context(s->conf.tls_cert, s->conf.tls_key, err, err_size);
+	return s->tls_ctx ? 0 : -1;
 }
 
 int main(int argc, char **argv)
 {
 	static struct session s;   /* large buffers: not on the stack */
-	parse_args(argc, argv);
+	struct options opts = parse_args(argc, argv);
+	s.submission = opts.submission;
 	/* an inetd or a script may start us with SIGCHLD ignored: then waitpid
 	 * could not see mail-store's exit code, and a stored message would be
 	 * answered 451 */
@@ -814,25 +1016,25 @@ int main(int argc, char **argv)
 	log_context("client", s.client);
 	s.txn.spool.fd = -1;
 	io_init(&s.io, STDIN_FILENO, STDOUT_FILENO, 300);
-	if (conf_load(&s.conf, conf_dir()) < 0) {
-		log_event("config-error", "error", s.conf.error, LOG_END);
-		fprintf(stderr, "smtp-recv: %s\n", s.conf.error);
-		char buf[400];
-		int n = snprintf(buf, sizeof buf,
-				 "421 4.3.0 %s Service not available: configuration error\r\n",
-				 s.conf.hostname[0] ? s.conf.hostname : "localhost");
-		io_write(&s.io, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
-		io_flush(&s.io);
-		return EX_CONFIG;
-	}
+	if (conf_load(&s.conf, conf_dir()) < 0)
+		return config_failed(&s, s.conf.error);
 	s.io.timeout = s.conf.timeout;
+	char err[CONF_ERROR_MAX];
+	if (setup_tls(&s, opts.implicit_tls, err, sizeof err) < 0)
+		return config_failed(&s, err);
 	store_program(s.store_program, sizeof s.store_program);
-	log_event("connect", LOG_END);
+	log_event("connect", "mode", s.submission ? "submission" : opts.implicit_tls ? "smtps" : NULL,
+		  LOG_END);
+	if (opts.implicit_tls && start_tls(&s) < 0)
+		return 0;
 	char greeting[320];
 	int n = snprintf(greeting, sizeof greeting, "220 %s ESMTP mailpipe\r\n", hostname(&s));
 	io_write(&s.io, greeting, (size_t)n);
 	session_loop(&s);
 	txn_reset(&s);
 	conf_free(&s.conf);
+	if (s.io.ssl)
+		SSL_free(s.io.ssl);
+	SSL_CTX_free(s.tls_ctx);
 	return 0;
 }

@@ -2,7 +2,10 @@
 #include "smtp_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +20,7 @@ void io_init(struct smtp_io *io, int rfd, int wfd, unsigned timeout)
 	io->in_pos = io->in_len = 0;
 	io->out_len = 0;
 	io->out_failed = 0;
+	io->ssl = NULL;
 }
 
 static long long now_ms(void)
@@ -24,6 +28,70 @@ static long long now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for events or the deadline (ms, monotonic). */
+static int wait_for(int fd, short events, long long deadline)
+{
+	for (;;) {
+		long long left = deadline - now_ms();
+		if (left <= 0)
+			return IO_TIMEOUT;
+		struct pollfd pfd = { .fd = fd, .events = events };
+		int n = poll(&pfd, 1, left > 86400000 ? 86400000 : (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return IO_ERROR;
+		return n == 0 ? IO_TIMEOUT : IO_OK;
+	}
+}
+
+/* Waits as OpenSSL asks after a non-blocking call returned ret; IO_OK to
+ * retry the call, else why not. */
+static int tls_wait(struct smtp_io *io, int ret, long long deadline)
+{
+	switch (SSL_get_error(io->ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		return wait_for(io->rfd, POLLIN, deadline);
+	case SSL_ERROR_WANT_WRITE:
+		return wait_for(io->wfd, POLLOUT, deadline);
+	case SSL_ERROR_ZERO_RETURN:
+		return IO_EOF;
+	case SSL_ERROR_SYSCALL:
+		return ret == 0 || errno == ECONNRESET || errno == EPIPE ? IO_EOF : IO_ERROR;
+	default:
+		return IO_ERROR;
+	}
+}
+
+static int tls_read(struct smtp_io *io, long long deadline)
+{
+	for (;;) {
+		int r = SSL_read(io->ssl, io->in, (int)sizeof io->in);
+		if (r > 0) {
+			io->in_len = (size_t)r;
+			return IO_OK;
+		}
+		int rc = tls_wait(io, r, deadline);
+		if (rc != IO_OK)
+			return rc;
+	}
+}
+
+static int tls_write_all(struct smtp_io *io, const char *p, size_t n)
+{
+	long long deadline = now_ms() + (long long)io->timeout * 1000;
+	while (n > 0) {
+		int w = SSL_write(io->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (tls_wait(io, w, deadline) != IO_OK) {
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Waits until deadline (ms, monotonic) for input and reads what there is. */
@@ -34,26 +102,18 @@ static int fill_until(struct smtp_io *io, long long deadline)
 	if (io_flush(io) < 0)
 		return IO_ERROR;
 	io->in_pos = io->in_len = 0;
-	for (;;) {
-		long long left = deadline - now_ms();
-		if (left <= 0)
-			return IO_TIMEOUT;
-		struct pollfd pfd = { .fd = io->rfd, .events = POLLIN };
-		int n = poll(&pfd, 1, left > 86400000 ? 86400000 : (int)left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return IO_ERROR;
-		if (n == 0)
-			return IO_TIMEOUT;
-		ssize_t r = read_some(io->rfd, io->in, sizeof io->in);
-		if (r < 0)
-			return errno == ECONNRESET ? IO_EOF : IO_ERROR;
-		if (r == 0)
-			return IO_EOF;
-		io->in_len = (size_t)r;
-		return IO_OK;
-	}
+	if (io->ssl)
+		return tls_read(io, deadline);
+	int rc = wait_for(io->rfd, POLLIN, deadline);
+	if (rc != IO_OK)
+		return rc;
+	ssize_t r = read_some(io->rfd, io->in, sizeof io->in);
+	if (r < 0)
+		return errno == ECONNRESET ? IO_EOF : IO_ERROR;
+	if (r == 0)
+		return IO_EOF;
+	io->in_len = (size_t)r;
+	return IO_OK;
 }
 
 int io_fill(struct smtp_io *io)
@@ -122,10 +182,60 @@ int io_flush(struct smtp_io *io)
 {
 	if (io->out_failed)
 		return -1;
-	if (io->out_len && write_all(io->wfd, io->out, io->out_len) < 0) {
+	int rc = 0;
+	if (io->out_len)
+		rc = io->ssl ? tls_write_all(io, io->out, io->out_len)
+			     : write_all(io->wfd, io->out, io->out_len);
+	if (rc < 0) {
 		io->out_failed = 1;
 		return -1;
 	}
 	io->out_len = 0;
 	return 0;
+}
+
+static int set_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size)
+{
+	/* non-blocking from now on: every TLS read and write obeys the timeout */
+	if (set_nonblocking(io->rfd) < 0 || set_nonblocking(io->wfd) < 0) {
+		snprintf(err, err_size, "fcntl: %s", strerror(errno));
+		return -1;
+	}
+	io->ssl = SSL_new(ctx);
+	if (!io->ssl || !SSL_set_rfd(io->ssl, io->rfd) || !SSL_set_wfd(io->ssl, io->wfd)) {
+		snprintf(err, err_size, "cannot set up TLS");
+		return -1;
+	}
+	long long deadline = now_ms() + (long long)io->timeout * 1000;
+	for (;;) {
+		ERR_clear_error();
+		int r = SSL_accept(io->ssl);
+		if (r == 1)
+			return 0;
+		unsigned long code = ERR_peek_error();
+		int rc = tls_wait(io, r, deadline);
+		if (rc == IO_OK)
+			continue;
+		if (rc == IO_TIMEOUT)
+			snprintf(err, err_size, "handshake timed out");
+		else if (code)
+			snprintf(err, err_size, "handshake failed: %s", ERR_reason_error_string(code));
+		else
+			snprintf(err, err_size, "handshake failed: connection closed");
+		SSL_free(io->ssl);
+		io->ssl = NULL;
+		return -1;
+	}
+}
+
+void io_tls_info(const struct smtp_io *io, const char **version, const char **cipher)
+{
+	*version = io->ssl ? SSL_get_version(io->ssl) : "";
+	*cipher = io->ssl ? SSL_get_cipher_name(io->ssl) : "";
 }

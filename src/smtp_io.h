@@ -8,6 +8,7 @@
 #define MAILPIPE_SMTP_IO_H
 
 #include <stddef.h>
+#include <openssl/ssl.h>
 
 #define SMTP_IN_BUF 65536
 #define SMTP_OUT_BUF 8192
@@ -27,6 +28,7 @@ struct smtp_io {
 	char out[SMTP_OUT_BUF];
 	size_t out_len;
 	int out_failed;
+	SSL *ssl;                      /* NULL until TLS is started */
 };
 
 void io_init(struct smtp_io *io, int rfd, int wfd, unsigned timeout);
@@ -47,5 +49,12 @@ int io_read_line(struct smtp_io *io, char *line, size_t max, size_t *len, int *t
 
 void io_write(struct smtp_io *io, const char *s, size_t n);
 int io_flush(struct smtp_io *io);
+
+/* Starts TLS as the server (STARTTLS, or implicit TLS on 465): the
+ * handshake must finish within the timeout.  Input already buffered must
+ * have been discarded by the caller.  0, or -1 with a reason in err. */
+int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size);
+/* "TLSv1.3" and "TLS_AES_256_GCM_SHA384" of the running session. */
+void io_tls_info(const struct smtp_io *io, const char **version, const char **cipher);
 
 #endif
