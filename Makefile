@@ -15,13 +15,15 @@ ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) -MMD -MP
 BUILD   ?= build
 BINDIR  ?= bin
 
-PROGS   = smtp-recv mail-store
+PROGS   = smtp-recv mail-store mailpipe-user
 # the shared modules each program links
 MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve \
                   tls auth
 LIBS_smtp-recv  = -lssl -lcrypto -lcrypt
 MODS_mail-store = conf cidr log fsutil maildir message resolve store_db
 LIBS_mail-store = -lsqlite3
+MODS_mailpipe-user = conf cidr fsutil
+LIBS_mailpipe-user = -lcrypt
 
 BINS = $(addprefix $(BINDIR)/,$(PROGS))
 

@@ -55,10 +55,10 @@ int auth_split_plain(const unsigned char *buf, size_t len, char *user, size_t us
 	if (user_len == 0 || user_len >= user_size || pass_len >= password_size ||
 	    memchr(nul2 + 1, '\0', pass_len))
 		return -1;
-	if (authzid_len && (authzid_len != user_len || memcmp(buf, authcid, user_len) != 0))
-		return -1;
 	memcpy(user, authcid, user_len);
 	user[user_len] = '\0';
+	if (authzid_len && (authzid_len != user_len || memcmp(buf, authcid, user_len) != 0))
+		return -2;   /* acting for someone else: not permitted (RFC 4616 2) */
 	memcpy(password, nul2 + 1, pass_len);
 	password[pass_len] = '\0';
 	return 0;
@@ -132,8 +132,12 @@ static enum auth_result auth_plain(struct smtp_io *io, const struct conf *conf,
 	char password[1024];
 	size_t len;
 	enum auth_result r = first_answer(io, initial, "", buf, sizeof buf, &len);
-	if (r == AUTH_OK && auth_split_plain(buf, len, user, user_size, password, sizeof password) < 0)
+	int split = r == AUTH_OK ? auth_split_plain(buf, len, user, user_size, password,
+						  sizeof password) : 0;
+	if (split == -1)
 		r = AUTH_MALFORMED;
+	else if (split == -2)
+		r = AUTH_FAILED;
 	if (r == AUTH_OK && !auth_check_password(conf, user, password))
 		r = AUTH_FAILED;
 	OPENSSL_cleanse(buf, sizeof buf);

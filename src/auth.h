@@ -14,8 +14,9 @@
  * decoded bytes are NUL-terminated.  0, or -1 when malformed or too long. */
 int auth_b64_decode(const char *in, unsigned char *out, size_t out_size, size_t *out_len);
 
-/* Splits PLAIN's "authzid NUL authcid NUL password".  An authzid other than
- * the authcid is refused (no proxy authorisation).  0 or -1. */
+/* Splits PLAIN's "authzid NUL authcid NUL password".  0; -1 when malformed;
+ * -2 when the authzid names someone else (no proxy authorisation; user is
+ * still filled in, for the log). */
 int auth_split_plain(const unsigned char *buf, size_t len, char *user, size_t user_size,
 		     char *password, size_t password_size);
 

@@ -450,6 +450,8 @@ struct conf_entry {
 static int sort_unique(struct conf *conf, const char *file, void *base, size_t n, size_t size,
 		       int (*cmp)(const void *, const void *))
 {
+	if (n == 0)
+		return 0;   /* qsort(NULL, 0, ...) is undefined */
 	qsort(base, n, size, cmp);
 	for (size_t i = 1; i < n; i++) {
 		const struct conf_entry *a = (const void *)((char *)base + (i - 1) * size);

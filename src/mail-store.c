@@ -268,7 +268,8 @@ static int index_message(struct delivery *d, int64_t *id)
 	int rc = db_insert(db, &m, rows, d->ndest, id, d->error, sizeof d->error);
 	free(rows);
 	sqlite3_close(db);
-	return rc < 0 ? EX_TEMPFAIL : 0;
+	/* a full disk is 74 (452 4.3.1) like a failed file write; else 75 */
+	return rc == -2 ? EX_IOERR : rc < 0 ? EX_TEMPFAIL : 0;
 }
 
 /* One target per local mailbox, plus one queue copy shared by every remote

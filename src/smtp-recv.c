@@ -37,6 +37,7 @@
 #define CMD_LINE_MAX 512      /* RFC 5321 4.5.3.1.4, CRLF included */
 #define ERRORS_MAX 10         /* then 421 and close */
 #define AUTH_FAILURES_MAX 3   /* then 421 and close */
+#define OVERSHOOT_FREE 1000   /* RCPTs past max_rcpt before each counts as an error */
 #define BDAT_SIZE_MAX (1ULL << 62)
 
 struct transaction {
@@ -58,6 +59,7 @@ struct session {
 	int greeted;              /* HELO or EHLO seen */
 	int esmtp;                /* EHLO, not HELO */
 	unsigned errors;
+	unsigned overshoot;       /* RCPTs refused for max_rcpt */
 	int closing;              /* QUIT, too many errors, or a fatal problem */
 	char sid[20];
 	unsigned ntransactions;
@@ -77,6 +79,18 @@ static const char *hostname(const struct session *s)
 
 /* ---- replies ----------------------------------------------------------- */
 
+/* One more error; the tenth ends the session with 421. */
+static void count_error(struct session *s)
+{
+	if (++s->errors < ERRORS_MAX || s->closing)
+		return;
+	char line[320];
+	int n = snprintf(line, sizeof line, "421 4.7.0 %s Error: too many errors\r\n", hostname(s));
+	io_write(&s->io, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+	log_event("disconnect", "reason", "too-many-errors", LOG_END);
+	s->closing = 1;
+}
+
 /* Sends "code text"; text starts with the enhanced status code.  Every 5xx
  * counts as an error; the tenth ends the session with 421. */
 static void reply(struct session *s, int code, const char *fmt, ...)
@@ -89,12 +103,8 @@ static void reply(struct session *s, int code, const char *fmt, ...)
 	char line[640];
 	int n = snprintf(line, sizeof line, "%d %s\r\n", code, text);
 	io_write(&s->io, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-	if (code >= 500 && ++s->errors >= ERRORS_MAX && !s->closing) {
-		n = snprintf(line, sizeof line, "421 4.7.0 %s Error: too many errors\r\n", hostname(s));
-		io_write(&s->io, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-		log_event("disconnect", "reason", "too-many-errors", LOG_END);
-		s->closing = 1;
-	}
+	if (code >= 500)
+		count_error(s);
 }
 
 static void reply_timeout(struct session *s)
@@ -480,6 +490,9 @@ static void cmd_rcpt(struct session *s, char *arg)
 		return;
 	if (s->txn.nrcpts >= s->conf.max_rcpt) {
 		reply(s, 452, "4.5.3 Error: too many recipients");
+		/* like Postfix's overshoot limit: endless RCPTs end as errors */
+		if (++s->overshoot > OVERSHOOT_FREE)
+			count_error(s);
 		return;
 	}
 	if (check_recipient(s, &rcpt) < 0)

@@ -42,6 +42,13 @@ static int fail(sqlite3 *db, const char *what, char *err, size_t errsize)
 	return -1;
 }
 
+/* Did the last failure come from a full disk or a file size limit? */
+static int disk_full(sqlite3 *db)
+{
+	int sys = sqlite3_system_errno(db);
+	return sqlite3_errcode(db) == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT || sys == EFBIG;
+}
+
 /* sqlite3_exec, retried while the database is busy: switching to WAL needs
  * an exclusive lock, and SQLite answers BUSY there without waiting. */
 static int exec_retry(sqlite3 *db, const char *sql)
@@ -179,17 +186,17 @@ static int insert_recipients(sqlite3 *db, int64_t id, int64_t now,
 int db_insert(sqlite3 *db, const struct db_message *m, const struct db_recipient *r,
 	      size_t n, int64_t *id, char *err, size_t errsize)
 {
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return fail(db, "begin", err, errsize);
-	if (insert_message(db, m, id) < 0 || insert_recipients(db, *id, m->time, r, n) < 0) {
-		fail(db, "insert", err, errsize);
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
+	const char *step = "begin";
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+		step = "insert";
+		if (insert_message(db, m, id) == 0 && insert_recipients(db, *id, m->time, r, n) == 0) {
+			step = "commit";
+			if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+				return 0;
+		}
 	}
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		fail(db, "commit", err, errsize);
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	return 0;
+	fail(db, step, err, errsize);
+	int full = disk_full(db);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return full ? -2 : -1;
 }

@@ -27,7 +27,8 @@ struct db_recipient {
 /* Opens (creating if needed) state/mail.db; NULL with err filled. */
 sqlite3 *db_open(const char *state, char *err, size_t errsize);
 /* Inserts the message and its recipients in one committed transaction;
- * 0 with *id set, or -1 with err filled. */
+ * 0 with *id set, -1 with err filled, or -2 when the disk (or a size
+ * limit) is full: the caller says 452, not 451. */
 int db_insert(sqlite3 *db, const struct db_message *m, const struct db_recipient *r,
 	      size_t n, int64_t *id, char *err, size_t errsize);
 
