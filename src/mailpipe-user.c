@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <termios.h>
@@ -366,6 +367,9 @@ int main(int argc, char **argv)
 	static struct request r;
 	static struct users_file u;
 	signal(SIGPIPE, SIG_IGN);
+	/* a password may be in memory: never in a core dump */
+	struct rlimit no_core = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &no_core);
 	umask(077);
 	const struct command *cmd = parse_args(argc, argv, &r);
 	if (conf_load(&r.conf, conf_dir()) < 0)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sysexits.h>
 #include <time.h>
@@ -1019,6 +1020,9 @@ int main(int argc, char **argv)
 	 * could not see mail-store's exit code, and a stored message would be
 	 * answered 451 */
 	signal(SIGCHLD, SIG_DFL);
+	/* a password may be in memory: never in a core dump */
+	struct rlimit no_core = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &no_core);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);  /* a file size limit becomes EFBIG, then 452 */
 	log_open("smtp-recv");

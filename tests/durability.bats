@@ -44,14 +44,6 @@ db_rows() {
 	fi
 }
 
-# Files in a directory (0 when it does not exist).
-count_files() {
-	if [ -d "$1" ]; then
-		find "$1" -mindepth 1 -maxdepth 1 | wc -l
-	else
-		echo 0
-	fi
-}
 
 # Nothing of a failed delivery is left: no file in alice's tmp/ or new/, no
 # spool file, no row.  $1: the state directory (default $MP_STATE).

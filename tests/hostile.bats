@@ -73,13 +73,6 @@ reply_count() {
 	grep -c -E "^$1" "$MP_DIR/out" || true
 }
 
-count_files() {
-	if [ -d "$1" ]; then
-		find "$1" -mindepth 1 -maxdepth 1 | wc -l
-	else
-		echo 0
-	fi
-}
 
 db_rows() {
 	if [ -e "$MP_STATE/mail.db" ]; then

@@ -83,3 +83,12 @@ mp_new_count() {
 mp_session() {
 	sed 's/$/\r/' | "$BIN/smtp-recv" "$@" 2>"$MP_DIR/session.log" | tr -d '\r'
 }
+
+# The number of entries in a directory (0 when it does not exist).
+count_files() {
+	if [ -d "$1" ]; then
+		find "$1" -mindepth 1 -maxdepth 1 | wc -l
+	else
+		echo 0
+	fi
+}
