@@ -48,7 +48,7 @@ struct transaction {
 	char **rcpts;             /* accepted recipients, max_rcpt at most */
 	unsigned nrcpts;
 	int bdat_active;          /* a BDAT chunk has started the message */
-	struct spool spool;
+	int spooling;             /* the session's spool holds this message */
 	struct bdat_reader bdat;
 };
 
@@ -66,6 +66,7 @@ struct session {
 	unsigned ntransactions;
 	char store_program[PATH_MAX];
 	struct transaction txn;
+	struct spool spool;       /* kept out of txn: resetting it is cheap */
 	int submission;           /* -s: AUTH before MAIL, own addresses only */
 	SSL_CTX *tls_ctx;         /* NULL when no certificate is configured */
 	int tls;                  /* TLS is running */
@@ -133,10 +134,9 @@ static void txn_reset(struct session *s)
 	for (unsigned i = 0; i < t->nrcpts; i++)
 		free(t->rcpts[i]);
 	free(t->rcpts);
-	if (t->bdat_active)
-		spool_close(&t->spool);
+	if (t->spooling)
+		spool_close(&s->spool);
 	memset(t, 0, sizeof *t);
-	t->spool.fd = -1;
 }
 
 /* Opens the spool and writes the Received: header (RFC 5321 4.4). */
@@ -144,7 +144,7 @@ static int txn_open_spool(struct session *s)
 {
 	char dir[PATH_MAX];
 	if (path_join(dir, sizeof dir, s->conf.state, "tmp") < 0 || make_dirs(dir, 0700) < 0 ||
-	    spool_open(&s->txn.spool, dir) < 0) {
+	    spool_open(&s->spool, dir) < 0) {
 		log_event("error", "error", "cannot create spool file", "dir", dir,
 			  "errno", strerror(errno), LOG_END);
 		return -1;
@@ -170,7 +170,8 @@ static int txn_open_spool(struct session *s)
 			 "Received: from %s (%s)%s\n\tby %s (mailpipe) with %s id %s.%u%s;\n\t%s\n",
 			 s->helo, client, tls_note, hostname(s), proto, s->sid, s->ntransactions,
 			 for_clause, date);
-	spool_put(&s->txn.spool, header, (size_t)n < sizeof header ? (size_t)n : sizeof header - 1);
+	spool_put(&s->spool, header, (size_t)n < sizeof header ? (size_t)n : sizeof header - 1);
+	s->txn.spooling = 1;
 	return 0;
 }
 
@@ -180,19 +181,19 @@ static void txn_store(struct session *s)
 	struct transaction *t = &s->txn;
 	struct store_result result;
 	char size[32];
-	snprintf(size, sizeof size, "%llu", (unsigned long long)t->spool.bytes);
-	if (spool_rewind(&t->spool) < 0) {
-		int full = t->spool.error == ENOSPC || t->spool.error == EFBIG ||
-			   t->spool.error == EDQUOT;
+	snprintf(size, sizeof size, "%llu", (unsigned long long)s->spool.bytes);
+	if (spool_rewind(&s->spool) < 0) {
+		int full = s->spool.error == ENOSPC || s->spool.error == EFBIG ||
+			   s->spool.error == EDQUOT;
 		if (full)
 			reply(s, 452, "4.3.1 Insufficient system storage");
 		else
 			reply(s, 451, "4.3.0 Local error in processing, try again later");
-		log_event("rejected", "reason", "spool", "errno", strerror(t->spool.error),
+		log_event("rejected", "reason", "spool", "errno", strerror(s->spool.error),
 			  "reply", full ? "452" : "451", LOG_END);
 		return;
 	}
-	if (store_run(s->store_program, t->spool.fd, t->sender.address, s->client, s->helo,
+	if (store_run(s->store_program, s->spool.fd, t->sender.address, s->client, s->helo,
 		      t->rcpts, t->nrcpts, &result) < 0)
 		result.status = -1;
 	const struct store_reply *r = store_reply_for(&result);
@@ -552,15 +553,12 @@ static void cmd_data(struct session *s, char *arg)
 			log_event("disconnect", "reason", "eof-in-data", LOG_END);
 			s->closing = 1;
 		}
-		if (rc != IO_OK) {
-			spool_close(&s->txn.spool);
-			return;
-		}
+		if (rc != IO_OK)
+			return;   /* the session ends; txn_reset drops the spool */
 		size_t used = data_reader_feed(&reader, s->io.in + s->io.in_pos, io_buffered(&s->io),
-					       &s->txn.spool);
+					       &s->spool);
 		s->io.in_pos += used;
 	}
-	s->txn.bdat_active = 1;   /* so txn_reset closes the spool */
 	txn_finish(s, reader.too_big, reader.bare_eol, reader.has_nul);
 }
 
@@ -605,7 +603,7 @@ static int read_chunk(struct session *s, unsigned long long size, struct bdat_re
 		if (take > size)
 			take = (size_t)size;
 		if (reader)
-			bdat_reader_feed(reader, s->io.in + s->io.in_pos, take, &s->txn.spool);
+			bdat_reader_feed(reader, s->io.in + s->io.in_pos, take, &s->spool);
 		s->io.in_pos += take;
 		size -= take;
 	}
@@ -648,7 +646,7 @@ static void cmd_bdat(struct session *s, char *arg)
 		return;
 	}
 	if (last) {
-		bdat_reader_end(&s->txn.bdat, &s->txn.spool);
+		bdat_reader_end(&s->txn.bdat, &s->spool);
 		txn_finish(s, s->txn.bdat.too_big, s->txn.bdat.bare_eol, s->txn.bdat.has_nul);
 	} else if (s->txn.bdat.too_big) {
 		txn_finish(s, 1, 0, 0);
@@ -1031,7 +1029,7 @@ int main(int argc, char **argv)
 	find_client(s.client, sizeof s.client);
 	log_context("sid", s.sid);
 	log_context("client", s.client);
-	s.txn.spool.fd = -1;
+	s.spool.fd = -1;
 	io_init(&s.io, STDIN_FILENO, STDOUT_FILENO, 300);
 	if (conf_load(&s.conf, conf_dir()) < 0)
 		return config_failed(&s, s.conf.error);
