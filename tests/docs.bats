@@ -134,25 +134,45 @@ $table"
 	[ -z "$output" ]
 }
 
-@test "smtp@.service is hardened enough: systemd-analyze security rates it 2.0 or better" {
+# The SMTP services of DESIGN.md (Units): name, port, smtp-recv's flags.
+# Each has systemd/NAME.socket, systemd/NAME@.service and xinetd/NAME.
+smtp_services() {
+	printf '%s\n' 'smtp 25' 'submission 587 -s' 'smtps 465 -t'
+}
+
+@test "every service is hardened enough: systemd-analyze security rates it 2.0 or better" {
 	need_systemd_analyze
 	[ -x "$BIN/smtp-recv" ] || { echo "build first: $BIN/smtp-recv is missing"; false; }
 	dir=$BATS_TEST_TMPDIR/units
 	units_for_verify "$dir"
-	run systemd-analyze security --offline=yes --threshold=20 --no-pager "$dir/smtp@.service"
-	echo "$output" | tail -n 3
-	[ "$status" -eq 0 ]
+	bad=0
+	for f in "$dir"/*.service; do
+		run systemd-analyze security --offline=yes --threshold=20 --no-pager "$f"
+		[ "$status" -eq 0 ] || {
+			echo "${f##*/}:"
+			echo "$output" | tail -n 3
+			bad=1
+		}
+	done
+	[ "$bad" -eq 0 ]
 }
 
-@test "the units keep the contract: socket on 25 with Accept=yes, sandboxed services as mailpipe" {
-	sock=$TOP/systemd/smtp.socket
-	svc=$TOP/systemd/smtp@.service
-	grep -qx 'ListenStream=25' "$sock"
-	grep -qx 'Accept=yes' "$sock"
-	grep -qx 'StandardInput=socket' "$svc"
-	grep -qx 'StandardOutput=socket' "$svc"
-	# the log must never go to the SMTP client
-	grep -qx 'StandardError=journal' "$svc"
+@test "the units keep the contract: sockets on 25, 587, 465 with Accept=yes, sandboxed services as mailpipe" {
+	while read -r name port flags; do
+		sock=$TOP/systemd/$name.socket
+		svc=$TOP/systemd/$name@.service
+		[ -f "$sock" ] && [ -f "$svc" ] || { echo "missing $name.socket or $name@.service"; false; }
+		grep -qx "ListenStream=$port" "$sock" || { echo "$name.socket: not ListenStream=$port"; false; }
+		grep -qx 'Accept=yes' "$sock" || { echo "$name.socket lacks Accept=yes"; false; }
+		grep -qx "ExecStart=/usr/local/bin/smtp-recv${flags:+ $flags}" "$svc" || {
+			echo "$name@.service: $(grep '^ExecStart=' "$svc"), want smtp-recv${flags:+ $flags}"
+			false
+		}
+		grep -qx 'StandardInput=socket' "$svc"
+		grep -qx 'StandardOutput=socket' "$svc"
+		# the log must never go to the SMTP client
+		grep -qx 'StandardError=journal' "$svc" || { echo "$name@.service: StandardError"; false; }
+	done < <(smtp_services)
 	for f in "$TOP"/systemd/*.service; do
 		for want in User=mailpipe NoNewPrivileges=yes ProtectSystem=strict; do
 			grep -qx "$want" "$f" || { echo "${f##*/} lacks $want"; false; }
@@ -164,16 +184,22 @@ $table"
 	done
 }
 
-@test "xinetd/smtp runs the same program as smtp@.service, as mailpipe, on port 25" {
-	x=$TOP/xinetd/smtp
-	exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$TOP/systemd/smtp@.service")
-	[ -n "$exec_start" ]
-	attr() { sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" "$x"; }
-	[ "$(attr server)" = "$exec_start" ] || { echo "server = $(attr server), ExecStart=$exec_start"; false; }
-	[ -z "$(attr server_args)" ]
-	[ "$(attr socket_type)" = stream ]
-	[ "$(attr wait)" = no ]
-	[ "$(attr user)" = mailpipe ]
-	[ "$(attr port)" = 25 ]
-	grep -qE '^service smtp$' "$x"
+@test "xinetd/smtp, submission, smtps run the same program and flags as their systemd service, as mailpipe" {
+	while read -r name port flags; do
+		x=$TOP/xinetd/$name
+		[ -f "$x" ] || { echo "xinetd/$name is missing"; false; }
+		exec_start=$(sed -n 's/^ExecStart=//p' "$TOP/systemd/$name@.service")
+		[ -n "$exec_start" ]
+		attr() { sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" "$x"; }
+		server=$(attr server) args=$(attr server_args)
+		[ "$server${args:+ $args}" = "$exec_start" ] || {
+			echo "xinetd/$name: server = $server, server_args = $args; $name@.service: ExecStart=$exec_start"
+			false
+		}
+		[ "$(attr socket_type)" = stream ]
+		[ "$(attr wait)" = no ]
+		[ "$(attr user)" = mailpipe ] || { echo "xinetd/$name: user = $(attr user)"; false; }
+		[ "$(attr port)" = "$port" ] || { echo "xinetd/$name: port = $(attr port), want $port"; false; }
+		grep -qE "^service $name\$" "$x" || { echo "xinetd/$name: no \"service $name\" line"; false; }
+	done < <(smtp_services)
 }
