@@ -170,7 +170,9 @@ enum auth_result auth_dialogue(struct smtp_io *io, const struct conf *conf, cons
 	char mech[32];
 	size_t n = strcspn(arg, " ");
 	user[0] = '\0';
-	if (n == 0 || n >= sizeof mech)
+	if (n == 0)
+		return AUTH_SYNTAX;
+	if (n >= sizeof mech)
 		return AUTH_UNKNOWN_MECH;
 	memcpy(mech, arg, n);
 	mech[n] = '\0';

@@ -30,6 +30,7 @@ enum auth_result {
 	AUTH_CANCELLED,    /* the client sent "*": 501 5.0.0 */
 	AUTH_MALFORMED,    /* not base64, or not PLAIN's shape: 501 5.5.2 */
 	AUTH_UNKNOWN_MECH, /* 504 5.5.4 */
+	AUTH_SYNTAX,       /* no mechanism at all: 501 5.5.4 */
 	AUTH_TIMEOUT,      /* the client went quiet: 421 4.4.2 */
 	AUTH_EOF,          /* the client went away */
 };

@@ -17,7 +17,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define CONF_LINE_MAX 4096
 #define CONF_ENTRIES_MAX 1000000   /* bound on lines taken from one file */
 
 struct line_ctx {
@@ -297,7 +296,7 @@ static int valid_domain(const char *d)
 
 /* An address we can turn into a mailbox path: local@domain, the local part
  * free of '/' and not "." or "..". */
-static int valid_mailbox_address(const char *a)
+int conf_valid_mailbox_address(const char *a)
 {
 	const char *at = strrchr(a, '@');
 	if (!at || at == a || at - a > 64 || strlen(a) >= CONF_ADDR_MAX)
@@ -348,7 +347,7 @@ static int user_line(struct line_ctx *ctx, char *line)
 	char *hash = colon + 1;
 	trim_line(line);
 	conf_lowercase(line);
-	if (!valid_mailbox_address(line))
+	if (!conf_valid_mailbox_address(line))
 		return fail(ctx, "\"%s\" is not a usable mailbox address", line);
 	if (!*hash || strpbrk(hash, " \t:"))
 		return fail(ctx, "%s: missing or malformed password hash", line);
@@ -372,7 +371,7 @@ static int add_alias_target(struct line_ctx *ctx, struct conf_alias *alias, char
 	else
 		snprintf(full, sizeof full, "%s@%s", target, domain);
 	conf_lowercase(full);
-	if (!valid_mailbox_address(full))
+	if (!conf_valid_mailbox_address(full))
 		return fail(ctx, "%s: target \"%s\" is not an address", alias->address, target);
 	char *copy = strdup(full);
 	if (!copy || push((void **)&alias->targets, &alias->ntargets, sizeof copy, &copy) < 0) {
@@ -399,7 +398,7 @@ static int alias_line(struct line_ctx *ctx, char *line)
 	char *name = trim_line(line);
 	conf_lowercase(name);
 	int catch_all = name[0] == '@';
-	if (catch_all ? !valid_domain(name + 1) : !valid_mailbox_address(name))
+	if (catch_all ? !valid_domain(name + 1) : !conf_valid_mailbox_address(name))
 		return fail(ctx, "\"%s\" is not an address or @domain", name);
 	struct conf_alias alias = { strdup(name), ctx->lineno, NULL, 0 };
 	if (!alias.address)

@@ -15,6 +15,7 @@
 
 #define CONF_ADDR_MAX 256      /* longest address we store (RFC 5321: 254 + slack) */
 #define CONF_ERROR_MAX 1024
+#define CONF_LINE_MAX 4096      /* the longest line of a configuration file */
 
 /* users and aliases entries start alike, so one duplicate check serves both */
 struct conf_user {
@@ -73,6 +74,11 @@ int conf_is_relay_client(const struct conf *conf, const char *client);
 
 /* Parses "300", "300s", "5m", "2h", "5d" into seconds; -1 if malformed. */
 long conf_parse_duration(const char *text);
+
+/* An address usable as a mailbox: local@domain, a local part of at most
+ * 64 octets without '/', ':', ',', spaces or control characters, and not
+ * "." or "..". */
+int conf_valid_mailbox_address(const char *address);
 
 /* Lowercases an address in place. */
 void conf_lowercase(char *s);

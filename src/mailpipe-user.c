@@ -175,7 +175,7 @@ static int load_users(struct users_file *u)
 	if (!fp)
 		return errno == ENOENT ? 0 : die(EX_NOINPUT, "cannot read %s", u->path);
 	fstat(fileno(fp), &u->st);
-	char buf[CONF_ADDR_MAX + 1024];
+	char buf[CONF_LINE_MAX + 2];
 	int rc = 0;
 	while (rc == 0 && read_line(fp, buf, sizeof buf) == 0)
 		if (append_line(u, buf) < 0)
@@ -211,11 +211,16 @@ static int save_users(struct request *r, const struct users_file *u)
 	if (path_join(tmp, sizeof tmp, r->conf.dir, "users.new") < 0)
 		return die(EX_CANTCREAT, "%s: name too long", r->conf.dir);
 	mode_t mode = u->existed ? (u->st.st_mode & 07777) : 0640;
+	/* a new file takes the configuration directory's group (e.g. mailpipe),
+	 * so the servers can read it */
+	struct stat dir;
+	gid_t group = u->existed ? u->st.st_gid
+		      : stat(r->conf.dir, &dir) == 0 ? dir.st_gid : (gid_t)-1;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return die(EX_CANTCREAT, "cannot create %s", tmp);
-	int failed = fchmod(fd, mode) < 0 ||
-		     (u->existed && geteuid() == 0 && fchown(fd, u->st.st_uid, u->st.st_gid) < 0);
+	uid_t owner = u->existed ? u->st.st_uid : (uid_t)-1;
+	int failed = fchmod(fd, mode) < 0 || (geteuid() == 0 && fchown(fd, owner, group) < 0);
 	for (size_t i = 0; i < u->nlines && !failed; i++)
 		failed = write_all(fd, u->lines[i], strlen(u->lines[i])) < 0 ||
 			 write_all(fd, "\n", 1) < 0;
@@ -234,8 +239,10 @@ static int save_users(struct request *r, const struct users_file *u)
 
 static int check_new_address(struct request *r)
 {
+	/* the same rule the configuration reader applies: never write a line
+	 * that would make every program refuse the configuration */
 	const char *at = strrchr(r->address, '@');
-	if (!at || at == r->address || strpbrk(r->address, ":/, \t") || r->address[0] == '.')
+	if (!conf_valid_mailbox_address(r->address))
 		return die(EX_DATAERR, "\"%s\" is not an address for a mailbox", r->address);
 	if (!conf_is_local_domain(&r->conf, at + 1))
 		return die(EX_DATAERR, "%s is not listed in domains: add it there first", at + 1);

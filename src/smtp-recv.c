@@ -414,7 +414,9 @@ static void cmd_mail(struct session *s, char *arg)
 	if (s->submission && !sender_owned(s, &s->txn.sender)) {
 		reply(s, 553, "5.7.1 <%s>: Sender address rejected: not owned by %s",
 		      s->txn.sender.address, s->auth_user);
-		log_event("sender-rejected", "from", s->txn.sender.address, "user", s->auth_user, LOG_END);
+		char from[SMTP_PATH_MAX + 3];
+		snprintf(from, sizeof from, "<%s>", s->txn.sender.address);
+		log_event("sender-rejected", "from", from, "user", s->auth_user, LOG_END);
 		txn_reset(s);
 		return;
 	}
@@ -765,7 +767,7 @@ static int auth_refused(struct session *s)
 {
 	if (!s->tls) {
 		reply(s, 538, "5.7.11 Encryption required for requested authentication mechanism");
-	} else if (!s->greeted) {
+	} else if (!s->esmtp) {
 		reply(s, 503, "5.5.1 Error: send EHLO first");
 	} else if (s->auth_user[0]) {
 		reply(s, 503, "5.5.1 Error: already authenticated");
@@ -780,7 +782,9 @@ static int auth_refused(struct session *s)
 static void auth_failed(struct session *s, const char *user)
 {
 	reply(s, 535, "5.7.8 Error: authentication failed");
-	log_event("auth", "user", user, "result", "fail", LOG_END);
+	/* a name we do not know may be a password typed in the wrong field */
+	log_event("auth", "user", conf_find_user(&s->conf, user) ? user : "(unknown)",
+		  "result", "fail", LOG_END);
 	if (++s->auth_failures >= AUTH_FAILURES_MAX && !s->closing) {
 		reply(s, 421, "4.7.0 %s Error: too many failed authentications", hostname(s));
 		log_event("disconnect", "reason", "auth-failures", LOG_END);
@@ -811,6 +815,9 @@ static void cmd_auth(struct session *s, char *arg)
 		break;
 	case AUTH_UNKNOWN_MECH:
 		reply(s, 504, "5.5.4 Error: unsupported authentication mechanism");
+		break;
+	case AUTH_SYNTAX:
+		reply(s, 501, "5.5.4 Syntax: AUTH mechanism [initial-response]");
 		break;
 	case AUTH_TIMEOUT:
 		reply_timeout(s);
@@ -940,14 +947,14 @@ static void session_loop(struct session *s)
 	io_flush(&s->io);
 }
 
-static const char usage_line[] = "usage: smtp-recv [-h] [-s | -t]";
+static const char usage_line[] = "usage: smtp-recv [-h] [-s] [-t]";
 
 static void usage(void)
 {
 	printf("%s\n"
 	       "  SMTP server for one connection on stdin/stdout (see smtp-recv(8))\n"
 	       "  -s  submission mode (port 587, AUTH required)\n"
-	       "  -t  implicit TLS (port 465)\n", usage_line);
+	       "  -t  implicit TLS (port 465; with -s for submission, RFC 8314)\n", usage_line);
 }
 
 struct options {
@@ -999,7 +1006,12 @@ static int config_failed(struct session *s, const char *error)
 /* Loads tls_cert/tls_key when set; -t cannot do without them.  0 or -1. */
 static int setup_tls(struct session *s, int required, char *err, size_t err_size)
 {
-	if (!s->conf.tls_cert[0] || !s->conf.tls_key[0]) {
+	if (!s->conf.tls_cert[0] != !s->conf.tls_key[0]) {
+		snprintf(err, err_size, "%.900s/mailpipe.conf: tls_cert and tls_key go together: set both",
+			 s->conf.dir);
+		return -1;
+	}
+	if (!s->conf.tls_cert[0]) {
 		if (!required)
 			return 0;
 		snprintf(err, err_size, "-t needs tls_cert and tls_key in mailpipe.conf");
@@ -1040,6 +1052,9 @@ int main(int argc, char **argv)
 	store_program(s.store_program, sizeof s.store_program);
 	log_event("connect", "mode", s.submission ? "submission" : opts.implicit_tls ? "smtps" : NULL,
 		  LOG_END);
+	if (s.submission && !s.tls_ctx)
+		log_event("warning", "problem", "submission mode without tls_cert: AUTH, and so MAIL, "
+			  "will always be refused", LOG_END);
 	if (opts.implicit_tls && start_tls(&s) < 0)
 		return 0;
 	char greeting[320];

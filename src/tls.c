@@ -1,13 +1,19 @@
 /* tls.c - server TLS context. */
 #include "tls.h"
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <stdio.h>
+#include <string.h>
 
 static SSL_CTX *fail(SSL_CTX *ctx, const char *what, const char *file, char *err, size_t n)
 {
 	unsigned long code = ERR_get_error();
-	snprintf(err, n, "%s %s: %s", what, file, code ? ERR_reason_error_string(code) : "failed");
+	const char *reason = code ? ERR_reason_error_string(code) : NULL;
+	/* a missing or unreadable file is a system error OpenSSL has no text for */
+	if (!reason && ERR_GET_LIB(code) == ERR_LIB_SYS)
+		reason = strerror(ERR_GET_REASON(code));
+	snprintf(err, n, "%s %s: %s", what, file, reason ? reason : "cannot be used");
 	SSL_CTX_free(ctx);
 	return NULL;
 }

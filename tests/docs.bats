@@ -137,7 +137,7 @@ $table"
 # The SMTP services of DESIGN.md (Units): name, port, smtp-recv's flags.
 # Each has systemd/NAME.socket, systemd/NAME@.service and xinetd/NAME.
 smtp_services() {
-	printf '%s\n' 'smtp 25' 'submission 587 -s' 'smtps 465 -t'
+	printf '%s\n' 'smtp 25' 'submission 587 -s' 'smtps 465 -s -t'
 }
 
 @test "every service is hardened enough: systemd-analyze security rates it 2.0 or better" {
