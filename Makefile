@@ -55,7 +55,8 @@ $(BINDIR)/%: $(BUILD)/%.o $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(MODS_$$*))) 
 # ---- dependencies (apt-get on Debian 12) --------------------------------
 DEPS_APT = build-essential libsqlite3-dev libssl-dev libcrypt-dev \
            bats swaks python3 postfix systemd sqlite3 cppcheck procps \
-           mandoc iproute2 util-linux perl openssl time clang
+           mandoc iproute2 util-linux perl openssl time clang \
+           libsasl2-modules libnet-ssleay-perl
 deps:
 	@missing=$$(for p in $(DEPS_APT); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \

@@ -1063,8 +1063,7 @@ int main(int argc, char **argv)
 	session_loop(&s);
 	txn_reset(&s);
 	conf_free(&s.conf);
-	if (s.io.ssl)
-		SSL_free(s.io.ssl);
+	io_end_tls(&s.io);
 	SSL_CTX_free(s.tls_ctx);
 	return 0;
 }

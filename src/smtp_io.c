@@ -234,6 +234,16 @@ int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size)
 	}
 }
 
+void io_end_tls(struct smtp_io *io)
+{
+	if (!io->ssl)
+		return;
+	if (io_flush(io) == 0)
+		SSL_shutdown(io->ssl);   /* one call: our close_notify goes out */
+	SSL_free(io->ssl);
+	io->ssl = NULL;
+}
+
 void io_tls_info(const struct smtp_io *io, const char **version, const char **cipher)
 {
 	*version = io->ssl ? SSL_get_version(io->ssl) : "";

@@ -54,6 +54,9 @@ int io_flush(struct smtp_io *io);
  * handshake must finish within the timeout.  Input already buffered must
  * have been discarded by the caller.  0, or -1 with a reason in err. */
 int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size);
+/* Ends TLS as RFC 8446 6.1 requires: flushes the replies, sends
+ * close_notify (without waiting for the client's), frees the session. */
+void io_end_tls(struct smtp_io *io);
 /* "TLSv1.3" and "TLS_AES_256_GCM_SHA384" of the running session. */
 void io_tls_info(const struct smtp_io *io, const char **version, const char **cipher);
 
