@@ -83,15 +83,17 @@ static int read_line(FILE *fp, char *buf, size_t size)
 static int read_hidden(FILE *tty, const char *prompt, char *buf, size_t size)
 {
 	struct termios old, quiet;
-	fputs(prompt, tty);
-	fflush(tty);
 	if (tcgetattr(fileno(tty), &old) < 0)
 		return -1;
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
+	/* echo off before the prompt: an answer typed the moment it shows
+	 * must not be echoed */
 	if (tcsetattr(fileno(tty), TCSANOW, &quiet) < 0)
 		return -1;
+	fputs(prompt, tty);
+	fflush(tty);
 	int rc = read_line(tty, buf, size);
 	tcsetattr(fileno(tty), TCSANOW, &old);
 	return rc;

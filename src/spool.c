@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,12 +34,48 @@ int spool_open(struct spool *s, const char *dir)
 	s->len = 0;
 	s->bytes = 0;
 	s->error = 0;
-	s->fd = open_unnamed(dir);
+	s->dir = dir;
+	s->fd = memfd_create("mailpipe-spool", MFD_CLOEXEC);
+	s->in_memory = s->fd >= 0;
+	if (s->fd < 0)
+		s->fd = open_unnamed(dir);
 	return s->fd < 0 ? -1 : 0;
+}
+
+/* Moves what the memfd holds to a file on disk; 0 or -1 with errno. */
+static int spill_to_disk(struct spool *s)
+{
+	int disk = open_unnamed(s->dir);
+	if (disk < 0)
+		return -1;
+	char buf[65536];
+	off_t off = 0;
+	ssize_t r;
+	while ((r = pread(s->fd, buf, sizeof buf, off)) > 0) {
+		if (write_all(disk, buf, (size_t)r) < 0) {
+			int saved = errno;
+			close(disk);
+			errno = saved;
+			return -1;
+		}
+		off += r;
+	}
+	if (r < 0) {
+		close(disk);
+		return -1;
+	}
+	close(s->fd);
+	s->fd = disk;
+	s->in_memory = 0;
+	return 0;
 }
 
 static void spool_flush(struct spool *s)
 {
+	/* bytes counts what is buffered too: spill before the memfd passes the
+	 * limit by more than one buffer */
+	if (!s->error && s->in_memory && s->bytes > SPOOL_MEMORY_MAX && spill_to_disk(s) < 0)
+		s->error = errno ? errno : EIO;
 	if (s->len && !s->error && write_all(s->fd, s->buf, s->len) < 0)
 		s->error = errno ? errno : EIO;
 	s->len = 0;

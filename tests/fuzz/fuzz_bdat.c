@@ -1,6 +1,7 @@
 /* libFuzzer target: the BDAT reader.  The first byte picks the chunk size
  * (a CRLF split across chunks must still be one line end).  When no bare CR
  * or LF was seen, turning the output's LF back into CRLF gives the input. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t step = (size_t)data[0] % 13 + 1;
 	data++;
 	size--;
-	struct spool sp = { .fd = memfd_create("fuzz", 0) };
+	static struct spool sp;
+	memset(&sp, 0, offsetof(struct spool, buf));
+	sp.fd = memfd_create("fuzz", 0);
 	struct bdat_reader r;
 	bdat_reader_init(&r, 1 << 20);
 	for (size_t used = 0; used < size; used += step)

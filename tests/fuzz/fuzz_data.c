@@ -5,6 +5,7 @@
  * data and no bare CR or LF, what it consumed ends in CRLF.CRLF (or is just
  * ".\r\n"), and its output is exactly the reference's unstuffed LF lines.
  * So nothing is lost, added or split, whatever the reads were. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t step = (size_t)data[0] % 17 + 1;
 	data++;
 	size--;
-	struct spool sp;
+	static struct spool sp;
+	memset(&sp, 0, offsetof(struct spool, buf));
 	sp.fd = memfd_create("fuzz", 0);
-	sp.len = 0;
-	sp.bytes = 0;
-	sp.error = 0;
 	struct data_reader r;
 	data_reader_init(&r, 1 << 20);
 	size_t used = 0;
