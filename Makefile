@@ -108,6 +108,13 @@ fuzz: deps fuzz-build
 	    ! ls build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* 2>/dev/null | grep -q . || exit 1; \
 	done
 
+# ---- benchmark: mailpipe beside a private Postfix and floor (bench/README.md)
+$(BUILD)/floor: bench/floor.c | $(BUILD)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -o $@ bench/floor.c
+
+bench: deps all $(BUILD)/floor
+	MP_BIN=$(abspath $(BINDIR)) BENCH_FLOOR=$(abspath $(BUILD))/floor bench/run
+
 demo: deps all
 	bin/mailpipe-demo
 
@@ -117,4 +124,4 @@ demo-stop:
 clean:
 	rm -rf $(BUILD) $(BINS) tests/out tests/gen
 
-.PHONY: all deps check check-sanitize cppcheck fuzz fuzz-build demo demo-stop clean
+.PHONY: all deps check check-sanitize cppcheck fuzz fuzz-build bench demo demo-stop clean
