@@ -78,6 +78,13 @@ static void scan_headers(struct message_info *m, const char *p, size_t n)
  * for n + 1 bytes.  Returns the bytes put in out. */
 static size_t normalise(struct message_info *m, const char *in, size_t n, char *out)
 {
+	/* the common case (smtp-recv hands over LF lines): nothing to change */
+	if (!m->pending_cr && !memchr(in, '\r', n)) {
+		if (memchr(in, '\0', n))
+			m->has_nul = 1;
+		memcpy(out, in, n);
+		return n;
+	}
 	size_t k = 0;
 	if (m->pending_cr) {
 		m->pending_cr = 0;
