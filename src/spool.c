@@ -34,7 +34,10 @@ int spool_open(struct spool *s, const char *dir)
 	s->len = 0;
 	s->bytes = 0;
 	s->error = 0;
-	s->dir = dir;
+	if (snprintf(s->dir, sizeof s->dir, "%s", dir) >= (int)sizeof s->dir) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	s->fd = memfd_create("mailpipe-spool", MFD_CLOEXEC);
 	s->in_memory = s->fd >= 0;
 	if (s->fd < 0)

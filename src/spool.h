@@ -17,7 +17,7 @@
 struct spool {
 	int fd;
 	int in_memory;        /* fd is a memfd */
-	const char *dir;      /* where a long message goes (must outlive us) */
+	char dir[4096];       /* where a long message goes */
 	char buf[65536];
 	size_t len;
 	uint64_t bytes;   /* bytes put so far */
