@@ -248,7 +248,7 @@ static const struct conf_key {
 	{ "dmarc_reject",   set_yesno,   FIELD(dmarc_reject) },
 };
 
-static int main_conf_line(struct line_ctx *ctx, char *line)
+static int conf_key_line(struct line_ctx *ctx, char *line)
 {
 	char *value = line + strcspn(line, " \t=");
 	if (*value) {
@@ -490,7 +490,7 @@ int conf_load(struct conf *conf, const char *dir)
 	}
 	strcpy(conf->dir, dir);
 	set_defaults(conf);
-	if (read_lines(conf, "mailpipe.conf", main_conf_line, NULL) < 0 ||
+	if (read_lines(conf, "mailpipe.conf", conf_key_line, NULL) < 0 ||
 	    read_lines(conf, "domains", domain_line, NULL) < 0 ||
 	    read_lines(conf, "users", user_line, NULL) < 0 ||
 	    read_lines(conf, "aliases", alias_line, NULL) < 0 ||

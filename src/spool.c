@@ -19,10 +19,13 @@ static int open_unnamed(const char *dir)
 	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
 		return fd;
 	char path[4096];
-	if (snprintf(path, sizeof path, "%s/spool.XXXXXX", dir) >= (int)sizeof path) {
+	int n = snprintf(path, sizeof path, "%s/spool.", dir);
+	if (n < 0 || (size_t)n + 7 > sizeof path) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	memset(path + n, 'X', 6);   /* mkostemp's template */
+	path[n + 6] = '\0';
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd >= 0)
 		unlink(path);

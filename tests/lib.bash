@@ -92,3 +92,19 @@ count_files() {
 		echo 0
 	fi
 }
+
+# The Maildir of USER@example.test.
+mp_maildir() {
+	echo "$MP_STATE/mailboxes/example.test/$1"
+}
+
+# The one file in USER's new/ (fails unless there is exactly one).
+mp_only_file() {
+	local files
+	files=$(mp_new_files "$1")
+	[ -n "$files" ] && [ "$(echo "$files" | wc -l)" -eq 1 ] || {
+		echo "expected one message for $1, found: ${files:-none}" >&2
+		return 1
+	}
+	echo "$(mp_maildir "$1")/new/$files"
+}

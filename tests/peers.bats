@@ -28,20 +28,6 @@ teardown() {
 
 # ---- helpers ----------------------------------------------------------------
 
-maildir() {
-	echo "$MP_STATE/mailboxes/example.test/$1"
-}
-
-# The one file in USER's new/ (fails unless there is exactly one).
-only_file() {
-	local files
-	files=$(mp_new_files "$1")
-	[ -n "$files" ] && [ "$(echo "$files" | wc -l)" -eq 1 ] || {
-		echo "expected one message for $1, found: ${files:-none}" >&2
-		return 1
-	}
-	echo "$(maildir "$1")/new/$files"
-}
 
 db() {
 	sqlite3 "$MP_STATE/mail.db" "$1"
@@ -51,12 +37,12 @@ db() {
 # nothing is left behind in tmp/.
 sizes_match_names() {
 	local f name size
-	for f in "$(maildir "$1")"/new/*; do
+	for f in "$(mp_maildir "$1")"/new/*; do
 		name=${f##*/}
 		size=$(stat -c %s "$f")
 		[[ $name == *",S=$size" ]] || { echo "size $size but name $name" >&2; return 1; }
 	done
-	[ -z "$(ls -A "$(maildir "$1")/tmp")" ]
+	[ -z "$(ls -A "$(mp_maildir "$1")/tmp")" ]
 }
 
 # PID has exited (a zombie not yet reaped by init counts as gone).
@@ -130,7 +116,7 @@ EOF
 	[ "$(mp_new_count alice)" -eq 1 ]
 	[ "$(mp_new_count bob)" -eq 1 ]
 	for user in alice bob; do
-		file=$(only_file $user)
+		file=$(mp_only_file $user)
 		"$PY" "$TOOLS/peers-mail.py" body "$file" > "$MP_DIR/$user.body"
 		cmp "$MP_DIR/sent.eml" "$MP_DIR/$user.body"
 		"$PY" "$TOOLS/peers-mail.py" trace "$file" > "$MP_DIR/$user.trace"
@@ -172,7 +158,7 @@ EOF
 	grep -qx 'refused {}' <<<"$output"
 	grep -q "send: 'mail FROM:<sender@remote.test> size=[0-9]* BODY=8BITMIME" <<<"$output"
 	grep -q "^reply: b'250 2.0.0 OK id=1" <<<"$output"
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	# the octets themselves arrive: not re-encoded, not stripped to 7 bits
 	"$PY" "$TOOLS/peers-mail.py" body "$file" > "$MP_DIR/got.eml"
 	cmp "$MP_DIR/sent.eml" "$MP_DIR/got.eml"
@@ -200,7 +186,7 @@ EOF
 	[ "$status" -eq 0 ]
 	grep -q '^without 553 5\.6\.7 ' <<<"$output"
 	grep -qx 'refused {}' <<<"$output"
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	cat "$file"
 	grep -qx 'Return-Path: <jörg@bücher.test>' "$file"
 	grep -qx 'From: Jörg <jörg@bücher.test>' "$file"
@@ -292,7 +278,7 @@ EOF
 	grep -qx 'rcpt 250' <<<"$output"
 	grep -q '^data 552 5\.3\.4 ' <<<"$output"
 	grep -qx 'small {}' <<<"$output"
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	grep -qx 'Subject: small' "$file"
 	[ "$(db 'select count(*) from messages')" -eq 1 ]
 }
@@ -307,7 +293,7 @@ EOF
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -q '^<-  250 2\.0\.0 OK id=1$' <<<"$output"
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	grep -qx 'Subject: swaks plain' "$file"
 	grep -qx 'hello from swaks' "$file"
 	grep -qx 'Received: from client.remote.test (\[127\.0\.0\.1\])' "$file"
@@ -322,7 +308,7 @@ EOF
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -q '^<-  250 2\.0\.0 OK id=1$' <<<"$output"
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	grep -qx 'Subject: swaks pipe' "$file"
 	grep -qx 'hello through a pipe' "$file"
 	# not a socket and no TCPREMOTEIP: the client is "unknown"
@@ -340,7 +326,7 @@ EOF
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -q '^<-  250 2\.0\.0 OK id=1$' <<<"$output"
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	run "$PY" "$TOOLS/peers-mail.py" attachments "$file"
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -424,7 +410,7 @@ EOF
 	grep -q "to=<alice@example.test>, relay=127.0.0.1\[127.0.0.1\]:$MP_PORT, .*status=sent (250 2\.0\.0 OK id=1)" "$PF_DIR/maillog"
 	! grep -q 'status=deferred\|status=bounced' "$PF_DIR/maillog" || false
 
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	cat "$file"
 	grep -qx 'Return-Path: <x@remote.test>' "$file"
 	grep -qx 'Subject: through a real relay' "$file"

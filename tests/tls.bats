@@ -55,20 +55,6 @@ db() {
 	sqlite3 "$MP_STATE/mail.db" "$1"
 }
 
-maildir() {
-	echo "$MP_STATE/mailboxes/example.test/$1"
-}
-
-# The one file in USER's new/ (fails unless there is exactly one).
-only_file() {
-	local files
-	files=$(mp_new_files "$1")
-	[ -n "$files" ] && [ "$(echo "$files" | wc -l)" -eq 1 ] || {
-		echo "expected one message for $1, found: ${files:-none}" >&2
-		return 1
-	}
-	echo "$(maildir "$1")/new/$files"
-}
 
 has_messages() {   # has_messages USER N
 	[ "$(mp_new_count "$1")" -ge "$2" ]
@@ -167,7 +153,7 @@ recv_conf_error() {
 	grep -qx ' ~> AUTH PLAIN [A-Za-z0-9+/=]*' <<<"$output"
 	grep -qx '<~  235 2\.7\.0 Authentication successful' <<<"$output"
 	grep -qx '<~  250 2\.0\.0 OK id=1' <<<"$output"
-	file=$(only_file bob)
+	file=$(mp_only_file bob)
 	grep -qx 'Subject: swaks plain auth' "$file"
 	grep -q '^	by mx\.example\.test (mailpipe) with ESMTPSA id ' "$file"
 	queued=$(remote_queued someone@remote.test)
@@ -189,7 +175,7 @@ remote pending" ]
 	grep -qx '<~  334 UGFzc3dvcmQ6' <<<"$output"
 	grep -qx '<~  235 2\.7\.0 Authentication successful' <<<"$output"
 	grep -qx '<~  250 2\.0\.0 OK id=1' <<<"$output"
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	grep -qx 'Subject: swaks login auth' "$file"
 	grep -q '^	by mx\.example\.test (mailpipe) with ESMTPSA id ' "$file"
 	queued=$(remote_queued someone@remote.test)
@@ -212,7 +198,7 @@ remote pending" ]
 	! grep -q 'STARTTLS' <<<"$output" || false
 	grep -qx '<~  250-AUTH PLAIN LOGIN' <<<"$output"
 	grep -qx '<~  250 2\.0\.0 OK id=1' <<<"$output"
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	grep -qx 'Subject: swaks implicit tls' "$file"
 	grep -q '^	by mx\.example\.test (mailpipe) with ESMTPSA id ' "$file"
 	remote_queued someone@remote.test
@@ -242,7 +228,7 @@ $(ehlo_tls)
 EOF
 	# the certificate verified for mx.example.test
 	grep -q 'verify return:1' "$MP_DIR/s_client.err"
-	file=$(only_file bob)
+	file=$(mp_only_file bob)
 	grep -qx 'hello over starttls' "$file"
 	grep -q '^	(using TLSv1\.3 with cipher ' "$file"
 }
@@ -372,7 +358,7 @@ EOF
 		grep -qx "$way auth 235" <<<"$output"
 		grep -qx "$way refused {}" <<<"$output"
 		grep -qx "$way quit 221" <<<"$output"
-		file=$(grep -l "^Subject: via $way\$" "$(maildir bob)"/new/*)
+		file=$(grep -l "^Subject: via $way\$" "$(mp_maildir bob)"/new/*)
 		grep -q '^	by mx\.example\.test (mailpipe) with ESMTPSA id ' "$file"
 		grep -q '^	(using TLSv1\.3 with cipher [A-Z0-9_-]*)$' "$file"
 	done
@@ -403,7 +389,7 @@ EOF
 	grep -qx "features \['8bitmime', 'auth', 'chunking', 'enhancedstatuscodes', 'pipelining', 'size', 'smtputf8'\]" <<<"$output"
 	grep -qx 'auth 235' <<<"$output"
 	grep -qx 'refused {}' <<<"$output"
-	file=$(only_file alice)
+	file=$(mp_only_file alice)
 	cat "$file"
 	grep -qx 'Received: from client.remote.test (\[127\.0\.0\.1\])' "$file"
 	grep -q '^	(using TLSv1\.3 with cipher ' "$file"
@@ -470,7 +456,7 @@ EOF
 	grep -q '^pipelined 221 ' <<<"$output"
 	[ "$(mp_new_count alice)" -eq 2 ]
 	for tag in data bdat; do
-		file=$(grep -l "^Subject: big $tag\$" "$(maildir alice)"/new/*)
+		file=$(grep -l "^Subject: big $tag\$" "$(mp_maildir alice)"/new/*)
 		"$PY" "$TOOLS/peers-mail.py" body "$file" > "$MP_DIR/got-$tag.eml"
 		cmp "$MP_DIR/$tag.eml" "$MP_DIR/got-$tag.eml"
 	done
@@ -513,7 +499,7 @@ EOF
 	grep -q "to=<bob@example.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:$MP_PORT, .*status=sent (250 2\.0\.0 OK id=1)" "$PF_DIR/maillog"
 	! grep -q 'status=deferred\|status=bounced\|SASL authentication failed' "$PF_DIR/maillog" || false
 
-	file=$(only_file bob)
+	file=$(mp_only_file bob)
 	cat "$file"
 	grep -qx 'Subject: submitted by postfix' "$file"
 	grep -qx 'Return-Path: <alice@example.test>' "$file"
@@ -586,7 +572,7 @@ $(ehlo_clear)
 250 2.0.0 OK id=1
 221 2.0.0 *
 EOF
-	grep -q '^	by mx\.example\.test (mailpipe) with ESMTP id ' "$(only_file alice)"
+	grep -q '^	by mx\.example\.test (mailpipe) with ESMTP id ' "$(mp_only_file alice)"
 }
 
 @test "after STARTTLS: AUTH PLAIN LOGIN offered, STARTTLS not again (503); AUTH needs EHLO; -s: MAIL before AUTH 530" {
@@ -851,7 +837,7 @@ $(ehlo_tls)
 250 2.0.0 OK id=1
 221 2.0.0 *
 EOF
-	grep -qx 'Subject: own address' "$(only_file bob)"
+	grep -qx 'Subject: own address' "$(mp_only_file bob)"
 	[ "$(log_count 'event=sender-rejected from=<bob@example\.test> user=alice@example\.test')" -eq 1 ]
 }
 
