@@ -5,6 +5,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* The size of the buffers that stream a message: every one of the ~40
+ * processes of 20 concurrent sessions touches its buffers, so they are
+ * kept small; 16 KiB reads cost little more than 64 KiB ones. */
+#define STREAM_BUF 16384
+
 /* Writes all n bytes, retrying on EINTR and short writes; 0 or -1/errno. */
 int write_all(int fd, const void *buf, size_t n);
 /* Reads up to n bytes, retrying on EINTR; the count, 0 at EOF, -1/errno. */

@@ -154,7 +154,7 @@ static int copy_from_first(struct delivery *d, struct target *t)
 	const struct target *first = &d->targets[0];
 	off_t off = (off_t)first->prefix_len;
 	uint64_t left = d->info.size;
-	char buf[65536];
+	char buf[STREAM_BUF];
 	while (left > 0) {
 		size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
 		ssize_t r = pread(first->fd, buf, want, off);

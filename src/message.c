@@ -110,8 +110,8 @@ static size_t normalise(struct message_info *m, const char *in, size_t n, char *
 
 int message_copy(int in_fd, int out_fd, struct message_info *m)
 {
-	char in[65536];
-	char out[65536 + 1];
+	char in[STREAM_BUF];
+	char out[STREAM_BUF + 1];
 	for (;;) {
 		ssize_t r = read_some(in_fd, in, sizeof in);
 		if (r < 0)

@@ -8,9 +8,11 @@
 #define MAILPIPE_SMTP_IO_H
 
 #include <stddef.h>
+
+#include "fsutil.h"
 #include <openssl/ssl.h>
 
-#define SMTP_IN_BUF 65536
+#define SMTP_IN_BUF STREAM_BUF
 #define SMTP_OUT_BUF 8192
 
 enum io_status {

@@ -54,7 +54,7 @@ static int spill_to_disk(struct spool *s)
 	int disk = open_unnamed(s->dir);
 	if (disk < 0)
 		return -1;
-	char buf[65536];
+	char buf[STREAM_BUF];
 	off_t off = 0;
 	ssize_t r;
 	while ((r = pread(s->fd, buf, sizeof buf, off)) > 0) {

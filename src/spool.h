@@ -12,13 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fsutil.h"
+
 #define SPOOL_MEMORY_MAX (1024 * 1024)
 
 struct spool {
 	int fd;
 	int in_memory;        /* fd is a memfd */
 	char dir[4096];       /* where a long message goes */
-	char buf[65536];
+	char buf[STREAM_BUF];
 	size_t len;
 	uint64_t bytes;   /* bytes put so far */
 	int error;        /* errno of the first failure, 0 if none */
