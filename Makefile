@@ -15,7 +15,7 @@ ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) -MMD -MP
 BUILD   ?= build
 BINDIR  ?= bin
 
-PROGS   = smtp-recv mail-store mailpipe-user
+PROGS   = smtp-recv mail-store mailpipe-user smtp-relay
 # the shared modules each program links
 MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve \
                   tls auth
@@ -33,6 +33,9 @@ LIBS_smtp-recv  = $(call STATIC,-lssl -lcrypto -lcrypt) -ldl -lpthread
 MODS_mail-store = conf cidr log fsutil maildir message resolve store_db
 LIBS_mail-store = $(call STATIC,-lsqlite3) -lm -ldl -lpthread
 MODS_mailpipe-user = conf cidr fsutil
+MODS_smtp-relay = conf cidr log fsutil routes mx smtp_io smtp_client smtp_txn tls queue_db \
+                  store_db store_run dsn relay_route
+LIBS_smtp-relay = $(call STATIC,-lssl -lcrypto -lsqlite3) -lresolv -lm -ldl -lpthread
 LIBS_mailpipe-user = $(call STATIC,-lcrypt)
 
 BINS = $(addprefix $(BINDIR)/,$(PROGS))
@@ -56,7 +59,8 @@ $(BINDIR)/%: $(BUILD)/%.o $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(MODS_$$*))) 
 DEPS_APT = build-essential libsqlite3-dev libssl-dev libcrypt-dev \
            bats swaks python3 postfix systemd sqlite3 cppcheck procps \
            mandoc iproute2 util-linux perl openssl time clang \
-           libsasl2-modules libnet-ssleay-perl
+           libsasl2-modules libnet-ssleay-perl python3-aiosmtpd dnsmasq-base \
+           dovecot-core dovecot-lmtpd sasl2-bin
 deps:
 	@missing=$$(for p in $(DEPS_APT); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \

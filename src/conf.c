@@ -19,27 +19,34 @@
 
 #define CONF_ENTRIES_MAX 1000000   /* bound on lines taken from one file */
 
-struct line_ctx {
-	struct conf *conf;
-	const char *path;
-	unsigned lineno;
-};
-
-typedef int (*line_fn)(struct line_ctx *ctx, char *line);
-
-static int fail(struct line_ctx *ctx, const char *fmt, ...)
+static int vfail(struct conf_line *ctx, const char *fmt, va_list ap)
 {
 	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	snprintf(ctx->conf->error, sizeof ctx->conf->error, "%.500s:%u: %.500s",
 		 ctx->path, ctx->lineno, msg);
 	return -1;
 }
 
-static int fail_oom(struct line_ctx *ctx)
+static int fail(struct conf_line *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(ctx, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int conf_line_error(struct conf_line *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(ctx, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int fail_oom(struct conf_line *ctx)
 {
 	return fail(ctx, "out of memory");
 }
@@ -74,12 +81,11 @@ static char *trim_line(char *line)
 	return line;
 }
 
-/* Calls fn for each non-empty line of dir/name; a missing file is empty. */
-static int read_lines(struct conf *conf, const char *name, line_fn fn, int *existed)
+int conf_read_file(struct conf *conf, const char *name, conf_line_fn fn, void *arg, int *existed)
 {
 	char path[2048];
 	snprintf(path, sizeof path, "%s/%s", conf->dir, name);
-	struct line_ctx ctx = { conf, path, 0 };
+	struct conf_line ctx = { conf, path, 0, arg };
 	FILE *fp = fopen(path, "r");
 	if (existed)
 		*existed = fp != NULL;
@@ -114,10 +120,10 @@ static int read_lines(struct conf *conf, const char *name, line_fn fn, int *exis
 /* ---- mailpipe.conf ---------------------------------------------------- */
 
 /* field points into struct conf; size is its size (for strings). */
-typedef int (*value_fn)(struct line_ctx *ctx, const char *key, const char *value,
+typedef int (*value_fn)(struct conf_line *ctx, const char *key, const char *value,
 			void *field, size_t size);
 
-static int set_string(struct line_ctx *ctx, const char *key, const char *value,
+static int set_string(struct conf_line *ctx, const char *key, const char *value,
 		      void *field, size_t size)
 {
 	if (strlen(value) >= size)
@@ -139,7 +145,7 @@ static int parse_unsigned(const char *value, unsigned long long max, unsigned lo
 	return 0;
 }
 
-static int set_size(struct line_ctx *ctx, const char *key, const char *value,
+static int set_size(struct conf_line *ctx, const char *key, const char *value,
 		    void *field, size_t size)
 {
 	(void)size;
@@ -150,7 +156,7 @@ static int set_size(struct line_ctx *ctx, const char *key, const char *value,
 	return 0;
 }
 
-static int set_count(struct line_ctx *ctx, const char *key, const char *value,
+static int set_count(struct conf_line *ctx, const char *key, const char *value,
 		     void *field, size_t size)
 {
 	(void)size;
@@ -183,7 +189,7 @@ long conf_parse_duration(const char *text)
 	return -1;
 }
 
-static int set_seconds(struct line_ctx *ctx, const char *key, const char *value,
+static int set_seconds(struct conf_line *ctx, const char *key, const char *value,
 		       void *field, size_t size)
 {
 	(void)size;
@@ -201,7 +207,7 @@ static int set_seconds(struct line_ctx *ctx, const char *key, const char *value,
 	return 0;
 }
 
-static int set_log(struct line_ctx *ctx, const char *key, const char *value,
+static int set_log(struct conf_line *ctx, const char *key, const char *value,
 		   void *field, size_t size)
 {
 	(void)size;
@@ -214,7 +220,7 @@ static int set_log(struct line_ctx *ctx, const char *key, const char *value,
 	return 0;
 }
 
-static int set_yesno(struct line_ctx *ctx, const char *key, const char *value,
+static int set_yesno(struct conf_line *ctx, const char *key, const char *value,
 		     void *field, size_t size)
 {
 	(void)size;
@@ -248,7 +254,7 @@ static const struct conf_key {
 	{ "dmarc_reject",   set_yesno,   FIELD(dmarc_reject) },
 };
 
-static int conf_key_line(struct line_ctx *ctx, char *line)
+static int conf_key_line(struct conf_line *ctx, char *line)
 {
 	char *value = line + strcspn(line, " \t=");
 	if (*value) {
@@ -325,7 +331,7 @@ static int push(void **array, size_t *n, size_t size, const void *item)
 	return 0;
 }
 
-static int domain_line(struct line_ctx *ctx, char *line)
+static int domain_line(struct conf_line *ctx, char *line)
 {
 	conf_lowercase(line);
 	if (!valid_domain(line))
@@ -338,7 +344,7 @@ static int domain_line(struct line_ctx *ctx, char *line)
 	return 0;
 }
 
-static int user_line(struct line_ctx *ctx, char *line)
+static int user_line(struct conf_line *ctx, char *line)
 {
 	char *colon = strchr(line, ':');
 	if (!colon)
@@ -362,7 +368,7 @@ static int user_line(struct line_ctx *ctx, char *line)
 }
 
 /* Adds one alias target; a bare local part means "in the alias's domain". */
-static int add_alias_target(struct line_ctx *ctx, struct conf_alias *alias, char *target)
+static int add_alias_target(struct conf_line *ctx, struct conf_alias *alias, char *target)
 {
 	char full[CONF_ADDR_MAX];
 	const char *domain = strrchr(alias->address, '@') + 1;
@@ -389,7 +395,7 @@ static void free_alias(struct conf_alias *a)
 	free(a->address);
 }
 
-static int alias_line(struct line_ctx *ctx, char *line)
+static int alias_line(struct conf_line *ctx, char *line)
 {
 	char *colon = strchr(line, ':');
 	if (!colon)
@@ -419,7 +425,7 @@ static int alias_line(struct line_ctx *ctx, char *line)
 	return rc;
 }
 
-static int relay_line(struct line_ctx *ctx, char *line)
+static int relay_line(struct conf_line *ctx, char *line)
 {
 	struct cidr net;
 	if (cidr_parse(line, &net) < 0)
@@ -490,11 +496,11 @@ int conf_load(struct conf *conf, const char *dir)
 	}
 	strcpy(conf->dir, dir);
 	set_defaults(conf);
-	if (read_lines(conf, "mailpipe.conf", conf_key_line, NULL) < 0 ||
-	    read_lines(conf, "domains", domain_line, NULL) < 0 ||
-	    read_lines(conf, "users", user_line, NULL) < 0 ||
-	    read_lines(conf, "aliases", alias_line, NULL) < 0 ||
-	    read_lines(conf, "relay-clients", relay_line, &conf->have_relay_clients_file) < 0)
+	if (conf_read_file(conf, "mailpipe.conf", conf_key_line, NULL, NULL) < 0 ||
+	    conf_read_file(conf, "domains", domain_line, NULL, NULL) < 0 ||
+	    conf_read_file(conf, "users", user_line, NULL, NULL) < 0 ||
+	    conf_read_file(conf, "aliases", alias_line, NULL, NULL) < 0 ||
+	    conf_read_file(conf, "relay-clients", relay_line, NULL, &conf->have_relay_clients_file) < 0)
 		return -1;
 	if (sort_unique(conf, "users", conf->users, conf->nusers, sizeof *conf->users, cmp_user) < 0 ||
 	    sort_unique(conf, "aliases", conf->aliases, conf->naliases, sizeof *conf->aliases, cmp_alias) < 0)

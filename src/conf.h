@@ -72,6 +72,23 @@ const struct conf_alias *conf_find_alias(const struct conf *conf, const char *ad
 /* Is the client address (text, "unknown" never matches) allowed to relay? */
 int conf_is_relay_client(const struct conf *conf, const char *client);
 
+/* Where a line of a configuration file is, for its error message. */
+struct conf_line {
+	struct conf *conf;
+	const char *path;
+	unsigned lineno;
+	void *arg;        /* the caller's, from conf_read_file */
+};
+typedef int (*conf_line_fn)(struct conf_line *where, char *line);
+/* Calls fn for each line of conf->dir/name that is not blank or a comment,
+ * trimmed; a missing file is empty (*existed says which, when not NULL).
+ * fn returns 0, or -1 after conf_line_error.  For the files only some
+ * programs read (routes, secrets). */
+int conf_read_file(struct conf *conf, const char *name, conf_line_fn fn, void *arg, int *existed);
+/* Fills conf->error with "FILE:LINE: message"; returns -1. */
+int conf_line_error(struct conf_line *where, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Parses "300", "300s", "5m", "2h", "5d" into seconds; -1 if malformed. */
 long conf_parse_duration(const char *text);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "tls.h"
 
 void io_init(struct smtp_io *io, int rfd, int wfd, unsigned timeout)
 {
@@ -200,7 +201,10 @@ static int set_nonblocking(int fd)
 	return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size)
+/* The TLS handshake on the connection, as the server (SSL_accept) or the
+ * client (SSL_connect, with servername for SNI when not NULL). */
+static int start_tls(struct smtp_io *io, SSL_CTX *ctx, int client, const char *servername,
+		     char *err, size_t err_size)
 {
 	/* non-blocking from now on: every TLS read and write obeys the timeout */
 	if (set_nonblocking(io->rfd) < 0 || set_nonblocking(io->wfd) < 0) {
@@ -208,22 +212,29 @@ int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size)
 		return -1;
 	}
 	io->ssl = SSL_new(ctx);
-	if (!io->ssl || !SSL_set_rfd(io->ssl, io->rfd) || !SSL_set_wfd(io->ssl, io->wfd)) {
+	if (!io->ssl || !SSL_set_rfd(io->ssl, io->rfd) || !SSL_set_wfd(io->ssl, io->wfd) ||
+	    (client && servername && !tls_client_set_peer(io->ssl, servername))) {
 		snprintf(err, err_size, "cannot set up TLS");
+		SSL_free(io->ssl);
+		io->ssl = NULL;
 		return -1;
 	}
 	long long deadline = now_ms() + (long long)io->timeout * 1000;
 	for (;;) {
 		ERR_clear_error();
-		int r = SSL_accept(io->ssl);
+		int r = client ? SSL_connect(io->ssl) : SSL_accept(io->ssl);
 		if (r == 1)
 			return 0;
 		unsigned long code = ERR_peek_error();
 		int rc = tls_wait(io, r, deadline);
 		if (rc == IO_OK)
 			continue;
+		long verify = client ? SSL_get_verify_result(io->ssl) : X509_V_OK;
 		if (rc == IO_TIMEOUT)
 			snprintf(err, err_size, "handshake timed out");
+		else if (verify != X509_V_OK)
+			snprintf(err, err_size, "certificate not trusted: %s",
+				 X509_verify_cert_error_string(verify));
 		else if (code)
 			snprintf(err, err_size, "handshake failed: %s", ERR_reason_error_string(code));
 		else
@@ -232,6 +243,17 @@ int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size)
 		io->ssl = NULL;
 		return -1;
 	}
+}
+
+int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size)
+{
+	return start_tls(io, ctx, 0, NULL, err, err_size);
+}
+
+int io_start_tls_client(struct smtp_io *io, SSL_CTX *ctx, const char *servername, char *err,
+			size_t err_size)
+{
+	return start_tls(io, ctx, 1, servername, err, err_size);
 }
 
 void io_end_tls(struct smtp_io *io)

@@ -56,6 +56,11 @@ int io_flush(struct smtp_io *io);
  * handshake must finish within the timeout.  Input already buffered must
  * have been discarded by the caller.  0, or -1 with a reason in err. */
 int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size);
+/* Starts TLS as the client, after the server's 220 to STARTTLS (or at once
+ * for implicit TLS).  servername: for SNI and, when ctx verifies, the name
+ * the certificate must match (tls_client_set_peer). */
+int io_start_tls_client(struct smtp_io *io, SSL_CTX *ctx, const char *servername, char *err,
+			size_t err_size);
 /* Ends TLS as RFC 8446 6.1 requires: flushes the replies, sends
  * close_notify (without waiting for the client's), frees the session. */
 void io_end_tls(struct smtp_io *io);

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #define DB_BUSY_MS 30000   /* wait this long for another writer, then 451 */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 #define DB_RETRY_MAX 3000   /* x 10 ms: for what the busy handler does not cover */
 
 static const char schema[] =
@@ -22,7 +22,8 @@ static const char schema[] =
 	" size INTEGER NOT NULL,"
 	" message_id TEXT, subject TEXT,"
 	" queue_file TEXT,"
-	" notified INTEGER NOT NULL DEFAULT 0);"
+	" notified INTEGER NOT NULL DEFAULT 0,"
+	" warned INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS recipients ("
 	" id INTEGER PRIMARY KEY,"
 	" message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
@@ -32,9 +33,15 @@ static const char schema[] =
 	" attempts INTEGER NOT NULL DEFAULT 0,"
 	" next_try INTEGER,"
 	" last_reply TEXT,"
-	" mailbox_file TEXT);"
+	" mailbox_file TEXT,"
+	" claim TEXT);"
 	"CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(status, next_try);"
 	"CREATE INDEX IF NOT EXISTS recipients_message ON recipients(message);";
+
+/* From version 1 (issue 3): the relay's claims and delay warnings. */
+static const char upgrade_from_1[] =
+	"ALTER TABLE recipients ADD COLUMN claim TEXT;"
+	"ALTER TABLE messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;";
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errsize)
 {
@@ -87,11 +94,11 @@ static int ensure_schema(sqlite3 *db, const char *lock_path, char *err, size_t e
 			close(lock);
 		return -1;
 	}
-	int rc = 0;
-	if (schema_version(db) != DB_SCHEMA_VERSION) {
+	int rc = 0, version = schema_version(db);
+	if (version != DB_SCHEMA_VERSION) {
 		char sql[sizeof schema + 128];
-		snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;%sPRAGMA user_version=%d;COMMIT;", schema,
-			 DB_SCHEMA_VERSION);
+		snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;%sPRAGMA user_version=%d;COMMIT;",
+			 version == 1 ? upgrade_from_1 : schema, DB_SCHEMA_VERSION);
 		if (exec_retry(db, "PRAGMA journal_mode=WAL") != SQLITE_OK)
 			rc = fail(db, "set WAL mode", err, errsize);
 		else if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {

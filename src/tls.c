@@ -37,3 +37,32 @@ SSL_CTX *tls_server_context(const char *cert_file, const char *key_file, char *e
 		return fail(ctx, "tls_key", "does not match tls_cert", err, err_size);
 	return ctx;
 }
+
+SSL_CTX *tls_client_context(int verify, const char *ca_file, char *err, size_t err_size)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		return fail(ctx, "TLS", "context", err, err_size);
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	if (!verify) {
+		/* RFC 7435: opportunistic TLS takes any certificate; encrypted
+		 * beats clear text, and most MX certificates would not verify */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	int loaded = ca_file && *ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+					 : SSL_CTX_set_default_verify_paths(ctx);
+	if (loaded != 1)
+		return fail(ctx, "CA file", ca_file && *ca_file ? ca_file : "(system)", err, err_size);
+	return ctx;
+}
+
+int tls_client_set_peer(SSL *ssl, const char *host)
+{
+	if (!SSL_set_tlsext_host_name(ssl, host))
+		return 0;
+	/* SSL_set1_host is checked only when the context verifies */
+	return SSL_set1_host(ssl, host) == 1;
+}
