@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 /* Field 22 of /proc/PID/stat: when the process started (clock ticks since
- * boot).  With the pid it names one process, even after pid reuse. */
+ * boot).  With the pid it names one process, even after pid reuse.  A
+ * zombie (field 3 "Z": killed, not yet reaped by its new parent) counts as
+ * gone. */
 static int start_time(long pid, unsigned long long *start)
 {
 	char path[64], buf[1024];
@@ -20,6 +22,8 @@ static int start_time(long pid, unsigned long long *start)
 	fclose(fp);
 	buf[n] = '\0';
 	const char *p = strrchr(buf, ')');   /* the name may hold spaces */
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return -1;
 	for (int field = 2; p && field < 22; field++)
 		p = strchr(p + 1, ' ');
 	return p && sscanf(p + 1, "%llu", start) == 1 ? 0 : -1;
@@ -179,9 +183,6 @@ int qdb_record(sqlite3 *db, int64_t message, const struct qdb_outcome *o, size_t
 		     NULL) >= 0)
 		left = step_one(db, "SELECT 1 FROM recipients WHERE message = ?1 AND kind = 'remote'"
 				    " AND status IN ('pending', 'sending') LIMIT 1", message, 0, NULL, NULL);
-	if (left == 0 && step_one(db, "UPDATE messages SET queue_file = NULL WHERE id = ?1", message,
-				  0, NULL, NULL) < 0)
-		left = -1;
 	if (left >= 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
 		*done = left == 0;
 		return 0;
@@ -277,4 +278,15 @@ long qdb_due(sqlite3 *db, int64_t now)
 		     NULL, &pending) < 0)
 		return -1;
 	return (long)(stale + pending);
+}
+
+enum qdb_file_state qdb_file_state(sqlite3 *db, const char *file)
+{
+	int64_t id = 0;
+	int found = step_one(db, "SELECT id FROM messages WHERE queue_file = ?3", 0, 0, file, &id);
+	if (found <= 0)
+		return found == 0 ? QDB_FILE_UNKNOWN : QDB_FILE_ERROR;
+	int left = step_one(db, "SELECT 1 FROM recipients WHERE message = ?1 AND kind = 'remote'"
+				" AND status IN ('pending', 'sending') LIMIT 1", id, 0, NULL, NULL);
+	return left < 0 ? QDB_FILE_ERROR : left ? QDB_FILE_QUEUED : QDB_FILE_DONE;
 }

@@ -51,10 +51,18 @@ long qdb_due(sqlite3 *db, int64_t now);
  * nothing is due, -1 on a database error. */
 int qdb_claim(sqlite3 *db, const char *token, int64_t now, struct qdb_message *m);
 /* Records the outcomes in one transaction.  When the message has no
- * recipient left to send, its queue_file is cleared and *done set: the
- * caller removes the file after this returns.  0 or -1. */
+ * recipient left to send, *done is set: the caller removes the file after
+ * this returns (a run killed in between leaves it to qdb_file_state). */
 int qdb_record(sqlite3 *db, int64_t message, const struct qdb_outcome *o, size_t n,
 	       int warned, int *done);
+enum qdb_file_state {
+	QDB_FILE_QUEUED,   /* a recipient still needs it */
+	QDB_FILE_DONE,     /* its message is finished: remove it */
+	QDB_FILE_UNKNOWN,  /* no message names it: a mail-store not yet committed, or killed */
+	QDB_FILE_ERROR,
+};
+/* What a file in queue/ is, for the sweep of leftovers. */
+enum qdb_file_state qdb_file_state(sqlite3 *db, const char *file);
 /* The -l listing; returns the number of recipients listed, -1 on error. */
 long qdb_list(sqlite3 *db, FILE *out, int64_t now);
 

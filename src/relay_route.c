@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mx.h"
 #include "tls.h"
@@ -102,6 +103,24 @@ static int session_failed(const struct txn_message *m)
 	return 1;
 }
 
+/* A new session; when opportunistic TLS fails in the handshake, once more
+ * in clear text, as RFC 7435 and Postfix's "may" level do. */
+static int open_session(struct relay_session *s, const struct conf *conf,
+			const struct relay_host *h, struct smtp_reply *reply)
+{
+	if (setup(s, conf, h, reply) == 0)
+		return 0;
+	relay_session_end(s);
+	if (h->tls != ROUTE_TLS_OPPORTUNISTIC || !reply->local || strncmp(reply->text, "451 4.7.5", 9))
+		return -1;
+	struct relay_host clear = *h;
+	clear.tls = ROUTE_TLS_NONE;
+	if (setup(s, conf, &clear, reply) == 0)
+		return 0;
+	relay_session_end(s);
+	return -1;
+}
+
 /* One host: a kept session if it fits, else a new one.  0 when the
  * recipients have their outcomes, -1 to try the next host. */
 static int try_host(struct relay_session *s, const struct conf *conf, const struct relay_host *h,
@@ -114,9 +133,8 @@ static int try_host(struct relay_session *s, const struct conf *conf, const stru
 	if (!reused) {
 		relay_session_end(s);
 		struct smtp_reply reply;
-		if (setup(s, conf, h, &reply) < 0) {
+		if (open_session(s, conf, h, &reply) < 0) {
 			fail_all(m, &reply);
-			relay_session_end(s);
 			return -1;
 		}
 		snprintf(s->key, sizeof s->key, "%s", key);
@@ -147,6 +165,20 @@ static void route_host(const struct routes *routes, const struct route *route, s
 	}
 }
 
+/* "host not found" from a route (a typo the operator will fix) or an MX
+ * target defers instead of bouncing. */
+static void defer_unknown_host(struct txn_message *m)
+{
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		struct smtp_reply *r = &m->rcpts[i].reply;
+		if (r->local && strncmp(r->text, "550 5.1.2 host ", 15) == 0) {
+			char said[SMTP_REPLY_TEXT_MAX];
+			snprintf(said, sizeof said, "%s", r->text + 10);
+			reply_local(r, 451, "4.4.4", "%.400s", said);
+		}
+	}
+}
+
 static void mx_failure(enum mx_result rc, const char *err, struct txn_message *m)
 {
 	struct smtp_reply reply;
@@ -167,7 +199,8 @@ void relay_deliver(struct relay_session *s, const struct conf *conf, const struc
 	host[0] = '\0';
 	if (route) {
 		route_host(routes, route, &h);
-		try_host(s, conf, &h, m);
+		if (try_host(s, conf, &h, m) < 0)
+			defer_unknown_host(m);
 		snprintf(host, host_size, "%s", s->client.peer);
 		return;
 	}
@@ -187,6 +220,11 @@ void relay_deliver(struct relay_session *s, const struct conf *conf, const struc
 		int done = try_host(s, conf, &h, m) == 0;
 		snprintf(host, host_size, "%s", s->client.peer);
 		if (done)
-			break;
+			return;
 	}
+	/* a name the domain's own MX records give that does not resolve is a
+	 * fault on their side that may be mended: defer.  Only a domain with
+	 * neither MX nor address (implicit MX) bounces. */
+	if (!(n == 1 && strcasecmp(mx[0].name, domain) == 0))
+		defer_unknown_host(m);
 }

@@ -163,11 +163,11 @@ static int check_secrets_mode(struct conf *conf)
 	char path[2048];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/secrets", conf->dir);
+	struct conf_line where = { conf, path, 0, NULL };
 	if (stat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
+		return errno == ENOENT ? 0 : conf_line_error(&where, "cannot stat: %s", strerror(errno));
 	if ((st.st_mode & 077) == 0)
 		return 0;
-	struct conf_line where = { conf, path, 0, NULL };
 	return conf_line_error(&where, "mode %03o, must be 0600 (it holds passwords)",
 			       (unsigned)(st.st_mode & 0777));
 }

@@ -9,6 +9,7 @@
  * or bounced with an RFC 3464 report through mail-store.  A message file
  * leaves the queue when no recipient is left.  See smtp-relay(8).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -256,11 +257,14 @@ static void log_outcomes(const struct qdb_message *m, const struct outcome *out)
 static int finish(struct relay *r, const struct qdb_message *m, struct outcome *out, int fd,
 		  int64_t now)
 {
-	if (send_report(r, m, out, "bounced", fd) < 0)
+	/* a report mail-store would not take is tried again with the usual
+	 * back-off, until queue_lifetime: then the failure stays logged only */
+	int64_t expires = m->time + (int64_t)r->conf.queue_lifetime;
+	if (send_report(r, m, out, "bounced", fd) < 0 && now < expires)
 		for (size_t i = 0; i < m->nrcpts; i++)
 			if (strcmp(out[i].status, "bounced") == 0) {
 				out[i].status = "pending";
-				out[i].next_try = next_try(now, 1);
+				out[i].next_try = next_try(now, m->rcpts[i].attempts + 1);
 			}
 	int warned = m->warned;
 	if (!warned && now - m->time >= DELAY_WARNING)
@@ -368,7 +372,34 @@ static int run_workers(struct relay *r, unsigned n)
 	return failed ? -1 : 0;
 }
 
-/* -l, -f and the count of what is due, on one connection. */
+/* Removes what runs killed at the wrong moment left in queue/: files of
+ * finished messages, and files no message names that are older than a day
+ * (a mail-store killed before its commit; its client never got a 250). */
+static void sweep_queue(const struct relay *r, sqlite3 *db, int64_t now)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	if (path_join(dir, sizeof dir, r->conf.state, "queue") < 0)
+		return;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		if (e->d_name[0] == '.' || path_join(path, sizeof path, dir, e->d_name) < 0 ||
+		    lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		enum qdb_file_state state = qdb_file_state(db, e->d_name);
+		if (state == QDB_FILE_DONE || (state == QDB_FILE_UNKNOWN && st.st_mtime < now - 86400)) {
+			if (unlink(path) == 0)
+				log_event("swept", "file", e->d_name, "reason",
+					  state == QDB_FILE_DONE ? "delivered" : "orphan", LOG_END);
+		}
+	}
+	closedir(d);
+}
+
+/* -l, -f, the sweep and the count of what is due, on one connection. */
 static int prepare_run(struct relay *r, long *due)
 {
 	char err[512];
@@ -384,6 +415,8 @@ static int prepare_run(struct relay *r, long *due)
 	else if ((r->flush && qdb_flush(db, now) < 0) || qdb_prepare(db, r->token, sizeof r->token) < 0 ||
 		 (*due = qdb_due(db, now)) < 0)
 		rc = EX_TEMPFAIL;
+	else
+		sweep_queue(r, db, now);
 	if (rc)
 		fprintf(stderr, "smtp-relay: %s: %s\n", r->list ? "listing" : "mail.db", sqlite3_errmsg(db));
 	sqlite3_close(db);

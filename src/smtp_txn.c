@@ -95,7 +95,7 @@ static int refuse_downgrade(struct smtp_client *c, struct txn_message *m, int sm
 	if (smtputf8 && !(c->caps & CAP_SMTPUTF8))
 		reply_local(&r, 553, "5.6.7", "%s does not offer SMTPUTF8, which the message needs",
 			    c->peer);
-	else if (m->info.body_8bit && !(c->caps & (CAP_8BITMIME | CAP_SMTPUTF8)))
+	else if (m->info.body_8bit && !(c->caps & CAP_8BITMIME))
 		reply_local(&r, 554, "5.6.3", "%s does not offer 8BITMIME, which the message needs",
 			    c->peer);
 	else if (c->size_max && m->info.wire_size > c->size_max)

@@ -36,12 +36,14 @@ static const char schema[] =
 	" mailbox_file TEXT,"
 	" claim TEXT);"
 	"CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(status, next_try);"
-	"CREATE INDEX IF NOT EXISTS recipients_message ON recipients(message);";
+	"CREATE INDEX IF NOT EXISTS recipients_message ON recipients(message);"
+	"CREATE INDEX IF NOT EXISTS messages_queue_file ON messages(queue_file);";
 
 /* From version 1 (issue 3): the relay's claims and delay warnings. */
 static const char upgrade_from_1[] =
 	"ALTER TABLE recipients ADD COLUMN claim TEXT;"
-	"ALTER TABLE messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;";
+	"ALTER TABLE messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX IF NOT EXISTS messages_queue_file ON messages(queue_file);";
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errsize)
 {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "log.h"
 
 #define STORE_ARGS_MAX 4096   /* recipients are bounded by max_rcpt anyway */
 
@@ -64,8 +65,8 @@ static void run_child(const char *program, int msg_fd, int out_fd, char **argv)
 		execv(program, argv);
 	else
 		execvp(program, argv);
-	fprintf(stderr, "prog=smtp-recv event=error error=\"cannot run %s: %s\"\n",
-		program, strerror(errno));
+	log_event("error", "error", "cannot run mail-store", "program", program, "reason",
+		  strerror(errno), LOG_END);
 	_exit(EX_UNAVAILABLE);
 }
 
