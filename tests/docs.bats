@@ -27,6 +27,20 @@ page_of() {
 	done
 }
 
+# The programs the units run from /usr/local/bin, one a line.
+unit_programs() {
+	sed -n 's#^Exec[A-Za-z]*=[-@:+!]*/usr/local/bin/\([^ ]*\).*#\1#p' "$TOP"/systemd/* | sort -u
+}
+
+# Fails unless every program a unit runs is built in $BIN.
+need_unit_programs_built() {
+	local p missing=
+	for p in $(unit_programs); do
+		[ -x "$BIN/$p" ] || missing="$missing $BIN/$p"
+	done
+	[ -z "$missing" ] || { echo "build first; missing:$missing"; false; }
+}
+
 # Copies the units into $1 with every /usr/local/bin/ program replaced by
 # the built one in $BIN (systemd-analyze verify wants ExecStart to exist).
 units_for_verify() {
@@ -44,6 +58,16 @@ units_for_verify() {
 	done
 	[ -f "$TOP/man/mailpipe.conf.5" ] || missing="$missing mailpipe.conf.5"
 	[ -f "$TOP/man/mailpipe.7" ] || missing="$missing mailpipe.7"
+	[ -z "$missing" ] || { echo "no man page for:$missing"; false; }
+}
+
+@test "every program a unit runs has a man page (smtp-relay(8) among them)" {
+	progs=$(unit_programs)
+	[[ $'\n'$progs$'\n' == *$'\n'smtp-relay$'\n'* ]] || { echo "no unit runs smtp-relay"; false; }
+	missing=
+	for p in $progs; do
+		[ -n "$(page_of "$p")" ] || missing="$missing $p"
+	done
 	[ -z "$missing" ] || { echo "no man page for:$missing"; false; }
 }
 
@@ -113,7 +137,7 @@ $table"
 
 @test "the units pass systemd-analyze verify (ExecStart pointed at the built programs)" {
 	need_systemd_analyze
-	[ -x "$BIN/smtp-recv" ] || { echo "build first: $BIN/smtp-recv is missing"; false; }
+	need_unit_programs_built
 	dir=$BATS_TEST_TMPDIR/units
 	units_for_verify "$dir"
 	# Documentation=man:... must name pages of man/: give man(1) only ours
@@ -142,7 +166,7 @@ smtp_services() {
 
 @test "every service is hardened enough: systemd-analyze security rates it 2.0 or better" {
 	need_systemd_analyze
-	[ -x "$BIN/smtp-recv" ] || { echo "build first: $BIN/smtp-recv is missing"; false; }
+	need_unit_programs_built
 	dir=$BATS_TEST_TMPDIR/units
 	units_for_verify "$dir"
 	bad=0
@@ -181,6 +205,47 @@ smtp_services() {
 			echo "${f##*/} lacks ReadWritePaths=/var/lib/mailpipe"
 			false
 		}
+	done
+}
+
+@test "the relay units keep the contract: a oneshot smtp-relay run, started every minute and when the queue changes" {
+	svc=$TOP/systemd/smtp-relay.service
+	timer=$TOP/systemd/smtp-relay.timer
+	path=$TOP/systemd/smtp-relay.path
+	for f in "$svc" "$timer" "$path"; do
+		[ -f "$f" ] || { echo "missing ${f##*/}"; false; }
+	done
+	# the service: one queue run, as mailpipe, allowed to reach SMTP and LMTP servers
+	grep -qx 'Type=oneshot' "$svc" || { echo "smtp-relay.service: not Type=oneshot"; false; }
+	grep -qx 'ExecStart=/usr/local/bin/smtp-relay' "$svc" || {
+		echo "smtp-relay.service: $(grep '^ExecStart=' "$svc"), want /usr/local/bin/smtp-relay"
+		false
+	}
+	families=$(sed -n 's/^RestrictAddressFamilies=//p' "$svc")
+	for af in AF_INET AF_INET6 AF_UNIX; do
+		[[ " $families " == *" $af "* ]] || { echo "smtp-relay.service: RestrictAddressFamilies lacks $af"; false; }
+	done
+	! grep -q '^PrivateNetwork=yes' "$svc" || { echo "smtp-relay.service must reach the network"; false; }
+	! grep -q '^StandardInput=socket' "$svc" || { echo "smtp-relay.service: not a socket service"; false; }
+	# no [Install]: the timer and the path unit start it
+	! grep -qx '\[Install\]' "$svc" || { echo "smtp-relay.service: enable the timer and path unit, not the service"; false; }
+	# the timer: every minute, catching up after downtime
+	grep -qE '^(OnCalendar=(minutely|\*-\*-\* \*:\*:00)|OnUnitActiveSec=(1min|60s?))$' "$timer" || {
+		echo "smtp-relay.timer: not every minute"
+		false
+	}
+	grep -qx 'Persistent=true' "$timer" || { echo "smtp-relay.timer lacks Persistent=true"; false; }
+	grep -qx 'WantedBy=timers.target' "$timer"
+	# the path unit: the queue directory of the default state directory
+	grep -qx 'PathChanged=/var/lib/mailpipe/queue' "$path" || {
+		echo "smtp-relay.path: $(grep '^Path' "$path"), want PathChanged=/var/lib/mailpipe/queue"
+		false
+	}
+	grep -qx 'WantedBy=paths.target' "$path"
+	# both start smtp-relay.service (named, or by their own name)
+	for f in "$timer" "$path"; do
+		unit=$(sed -n 's/^Unit=//p' "$f")
+		[ "${unit:-smtp-relay.service}" = smtp-relay.service ] || { echo "${f##*/}: Unit=$unit"; false; }
 	done
 }
 
