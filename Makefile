@@ -60,7 +60,7 @@ DEPS_APT = build-essential libsqlite3-dev libssl-dev libcrypt-dev \
            bats swaks python3 postfix systemd sqlite3 cppcheck procps \
            mandoc iproute2 util-linux perl openssl time clang \
            libsasl2-modules libnet-ssleay-perl python3-aiosmtpd dnsmasq-base \
-           dovecot-core dovecot-lmtpd sasl2-bin
+           dovecot-core dovecot-lmtpd sasl2-bin libsasl2-modules-db
 deps:
 	@missing=$$(for p in $(DEPS_APT); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \

@@ -19,6 +19,16 @@ static int copy(char *dst, size_t size, const char *src)
 	return 0;
 }
 
+static int parse_port(struct conf_line *where, struct route *rt, const char *text)
+{
+	char *end;
+	unsigned long p = strtoul(text, &end, 10);
+	if (!*text || *end || p == 0 || p > 65535)
+		return conf_line_error(where, "bad port \"%s\"", text);
+	rt->port = (unsigned)p;
+	return 0;
+}
+
 /* "host", "host:port", "[literal]", "[literal]:port" into the route. */
 static int parse_host_port(struct conf_line *where, struct route *rt, char *text)
 {
@@ -35,14 +45,7 @@ static int parse_host_port(struct conf_line *where, struct route *rt, char *text
 	}
 	if (!*text || copy(rt->host, sizeof rt->host, text) < 0)
 		return conf_line_error(where, "bad host \"%s\"", text);
-	if (port) {
-		char *end;
-		unsigned long p = strtoul(port, &end, 10);
-		if (!*port || *end || p == 0 || p > 65535)
-			return conf_line_error(where, "bad port \"%s\"", port);
-		rt->port = (unsigned)p;
-	}
-	return 0;
+	return port ? parse_port(where, rt, port) : 0;
 }
 
 static int parse_destination(struct conf_line *where, struct route *rt, char *dest)
@@ -70,14 +73,8 @@ static int parse_option(struct conf_line *where, struct route *rt, char *opt)
 	if (!value)
 		return conf_line_error(where, "\"%s\" is not key=value", opt);
 	*value++ = '\0';
-	if (strcmp(opt, "port") == 0) {
-		char *end;
-		unsigned long p = strtoul(value, &end, 10);
-		if (!*value || *end || p == 0 || p > 65535)
-			return conf_line_error(where, "bad port \"%s\"", value);
-		rt->port = (unsigned)p;
-		return 0;
-	}
+	if (strcmp(opt, "port") == 0)
+		return parse_port(where, rt, value);
 	if (strcmp(opt, "tls") == 0) {
 		for (size_t i = 0; i < sizeof tls_names / sizeof *tls_names; i++)
 			if (strcmp(value, tls_names[i]) == 0) {

@@ -53,8 +53,9 @@ port_closed() {
 start_sink() {
 	SINK_PORT=$(mp_free_port)
 	mkdir -p "$T/sink"
+	# 3>&-: bats waits for whatever holds its fd 3
 	"$TOOLS/sink.py" --port "$SINK_PORT" --dir "$T/sink" --pidfile "$T/sink.pid" "$@" \
-		2>>"$T/sink.log" &
+		2>>"$T/sink.log" 3>&- &
 	SINK_PID=$!
 	MP_PIDS+=("$SINK_PID")
 	mp_wait_until 10 test -s "$T/sink.pid" || { cat "$T/sink.log"; return 1; }
@@ -167,8 +168,8 @@ EOF
 	# only the accepted one was kept, for the one accepted recipient
 	[ "$(ls "$T/sink")" = "$(printf '1.eml\n1.env\nattempts')" ]
 	grep -q '"alice@b.test"' "$T/sink/1.env"
-	! grep -q bob "$T/sink/1.env"
-	grep -qx 'Subject: 2' "$T/sink/1.eml"
+	! grep -q bob "$T/sink/1.env" || false
+	grep -qx $'Subject: 2\r' "$T/sink/1.eml"
 	stop_sink
 }
 
@@ -178,7 +179,7 @@ EOF
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -q '^<-  250-SIZE 33554432' <<<"$output"
-	! grep -q '8BITMIME\|SMTPUTF8' <<<"$output"
+	! grep -q '8BITMIME\|SMTPUTF8' <<<"$output" || false
 	run smtp "$SINK_PORT" <<'EOF'
 s = smtplib.SMTP("127.0.0.1", P)
 s.ehlo()
@@ -204,7 +205,7 @@ print(sorted(s.esmtp_features))
 print(s.docmd("MAIL FROM:<x@a.test>"))
 s.starttls(context=ssl._create_unverified_context())
 s.ehlo()
-print(sorted(s.esmtp_features), s.esmtp_features["auth"])
+print(sorted(s.esmtp_features), s.esmtp_features["auth"].strip())
 print(s.docmd("MAIL FROM:<x@a.test>"))
 try:
     s.login("alice@example.test", "wrong")
@@ -257,7 +258,7 @@ EOF
 	grep -q '^<~\* 535 5.7.8' <<<"$output"
 	# AUTH only under TLS, CHUNKING after STARTTLS too
 	run swaks --server "127.0.0.1:$port" --quit-after EHLO
-	! grep -q AUTH <<<"$output"
+	! grep -q AUTH <<<"$output" || false
 	run swaks --server "127.0.0.1:$port" --tls -f x@a.test -t bob@b.test,carol@c.test \
 		-a PLAIN -au alice@example.test -ap 's3cret pass' --header 'Subject: via the smarthost'
 	echo "$output"
@@ -334,7 +335,7 @@ EOF
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -qx '250 CHUNKING' <<<"$output"
-	! grep -q STARTTLS <<<"$output"
+	! grep -q STARTTLS <<<"$output" || false
 	grep -q '^250 2.0.0 Ok: [0-9]* bytes queued as' <<<"$output"
 	mp_wait_until 30 maildir_count "$T/maildir" 1 || { cat "$PF_DIR/maillog"; false; }
 	file=$(find "$T/maildir/new" -type f)
@@ -368,7 +369,7 @@ EOF
 	run smtp "$port" <<'EOF'
 l = smtplib.LMTP("127.0.0.1", P)
 print(l.ehlo()[1].decode().split("\n")[0])
-print(l.sendmail("x@a.test", ["bob@b.test"], b"Subject: one\r\n\r\n..dot\r\n"))
+print(l.sendmail("x@a.test", ["bob@b.test"], b"Subject: one\r\n\r\n.dot\r\n"))
 l.quit()
 EOF
 	echo "$output"

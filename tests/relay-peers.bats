@@ -11,6 +11,7 @@
 
 setup() {
 	load lib
+	load relay-lib
 	mp_setup
 	TOOLS=$BATS_TEST_DIRNAME/tools
 	PF_DIR=
@@ -29,20 +30,7 @@ teardown() {
 	[ -z "$PF_DIR" ] || "$TOOLS/peers-postfix" stop "$PF_DIR"
 	[ -z "$DC_DIR" ] || "$TOOLS/dovecot-lmtp" stop "$DC_DIR"
 	mp_teardown
-	! grep -E 'Sanitizer|runtime error' "$MP_DIR"/relay*.log 2>/dev/null
-}
-
-db() {
-	sqlite3 "$MP_STATE/mail.db" "$1"
-}
-
-relay() {
-	"$BIN/smtp-relay" "$@" 2>>"$MP_DIR/relay.log"
-}
-
-queue() {
-	local from=$1; shift
-	"$BIN/mail-store" -f "$from" -c 127.0.0.1 -- "$@" >/dev/null 2>>"$MP_DIR/store.log"
+	relay_teardown
 }
 
 message() {
@@ -145,7 +133,7 @@ in_netns() {
 # the sink function for in_netns scripts: sink NAME IP (saves in $MP_DIR/NAME)
 NETNS_SINK='sink() {
 	mkdir -p "$MP_DIR/$1"
-	$PY "$TOOLS/sink.py" --host "$2" --port 25 --dir "$MP_DIR/$1" --pidfile "$MP_DIR/$1/pid" 2>>"$MP_DIR/$1/log" &
+	$PY "$TOOLS/sink.py" --host "$2" --port 25 --dir "$MP_DIR/$1" --pidfile "$MP_DIR/$1/pid" 2>>"$MP_DIR/$1/log" 3>&- &
 	for i in $(seq 200); do [ -s "$MP_DIR/$1/pid" ] && return; sleep 0.05; done; return 1
 }'
 

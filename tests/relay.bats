@@ -11,6 +11,7 @@
 
 setup() {
 	load lib
+	load relay-lib
 	mp_setup
 	TOOLS=$BATS_TEST_DIRNAME/tools
 	SINK_PIDS=()
@@ -23,26 +24,10 @@ teardown() {
 		kill "$pid" 2>/dev/null || true
 	done
 	mp_teardown
-	# no sanitizer report from any smtp-relay run
-	! grep -E 'Sanitizer|runtime error' "$MP_DIR"/relay*.log 2>/dev/null
+	relay_teardown
 }
 
 # ---- helpers ----------------------------------------------------------------
-
-db() {
-	sqlite3 "$MP_STATE/mail.db" "$1"
-}
-
-# relay [args]: smtp-relay for the test configuration, its log in relay.log.
-relay() {
-	"$BIN/smtp-relay" "$@" 2>>"$MP_DIR/relay.log"
-}
-
-# queue FROM RCPT... < message: mail-store as smtp-recv would call it.
-queue() {
-	local from=$1; shift
-	"$BIN/mail-store" -f "$from" -c 127.0.0.1 -- "$@" >/dev/null 2>>"$MP_DIR/store.log"
-}
 
 # sink DIR [sink.py options]: an aiosmtpd sink on a free port (SINK_PORT).
 sink() {
@@ -50,7 +35,7 @@ sink() {
 	mkdir -p "$dir"
 	SINK_PORT=$(mp_free_port)
 	$PY "$TOOLS/sink.py" --port "$SINK_PORT" --dir "$dir" --pidfile "$dir/pid" "$@" \
-		2>>"$dir/sink.log" &
+		2>>"$dir/sink.log" 3>&- &
 	SINK_PIDS+=($!)
 	mp_wait_until 10 test -s "$dir/pid"
 }

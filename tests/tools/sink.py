@@ -3,7 +3,7 @@
 
 usage: sink.py --port P --dir D [--pidfile F] [--script FILE] [--no-8bitmime]
                [--no-smtputf8] [--tls-cert C --tls-key K] [--require-tls]
-               [--auth USER:PASS] [--size N] [--hostname H] [-v]
+               [--auth USER:PASS] [--size N] [--hostname H] [--host ADDR] [-v]
 
 Listens on 127.0.0.1:P (--host H: on H:P).  Start it in the background; the pid file is written
 (atomically) only once the socket listens, so wait for the file, then talk.
