@@ -21,3 +21,15 @@ queue() {
 relay_teardown() {
 	! grep -E 'Sanitizer|runtime error' "$MP_DIR"/relay*.log 2>/dev/null
 }
+
+# big_message SEED: a message of over 2 MiB, random text lines of 0 to 120
+# octets, one in twenty starting with a dot (for dot-stuffing and BDAT).
+big_message() {
+	$PY -c 'import random, sys
+r = random.Random(int(sys.argv[1]))
+sys.stdout.write("From: alice@example.test\nTo: bob@b.test\nSubject: big\n\n")
+for i in range(36000):
+    line = "".join(r.choice("abcdefghij .,;-") for _ in range(r.randint(0, 120)))
+    if r.random() < 0.05: line = "." + line
+    sys.stdout.write(line + "\n")' "$1"
+}

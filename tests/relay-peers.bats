@@ -101,13 +101,7 @@ message() {
 	port=$(mp_free_port)
 	"$TOOLS/peers-postfix" start-sink "$PF_DIR" "$port" "$MP_DIR/pf-mail"
 	echo "b.test 127.0.0.1:$port" > "$MAILPIPE_CONF/routes"
-	$PY -c 'import random, sys
-r = random.Random(11)
-sys.stdout.write("From: alice@example.test\nTo: bob@b.test\nSubject: big\n\n")
-for i in range(36000):
-    line = "".join(r.choice("abcdefghij .,;-") for _ in range(r.randint(0, 120)))
-    if r.random() < 0.05: line = "." + line
-    sys.stdout.write(line + "\n")' > "$MP_DIR/big.eml"
+	big_message 11 > "$MP_DIR/big.eml"
 	size=$(stat -c %s "$MP_DIR/big.eml")
 	[ "$size" -gt 2097152 ]
 	queue alice@example.test bob@b.test < "$MP_DIR/big.eml"

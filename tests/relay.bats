@@ -125,13 +125,7 @@ for i in range(int(sys.argv[1])): print("line %d of %s ." % (i, sys.argv[2]))' "
 	instance b b.test bob
 	listen_as b
 	route "b.test 127.0.0.1:$MP_PORT"
-	$PY -c 'import random, sys
-r = random.Random(7)
-sys.stdout.write("From: alice@example.test\nTo: bob@b.test\nSubject: big\n\n")
-for i in range(36000):
-    line = "".join(r.choice("abcdefghij .,;-") for _ in range(r.randint(0, 120)))
-    if r.random() < 0.05: line = "." + line
-    sys.stdout.write(line + "\n")' > "$MP_DIR/big.eml"
+	big_message 7 > "$MP_DIR/big.eml"
 	size=$(stat -c %s "$MP_DIR/big.eml")
 	[ "$size" -gt 2000000 ]
 	queue alice@example.test bob@b.test < "$MP_DIR/big.eml"
