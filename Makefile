@@ -91,7 +91,7 @@ FUZZ_CFLAGS   = -std=c11 -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,un
 FUZZ_SRC_command = src/smtp_addr.c
 FUZZ_SRC_data    = src/smtp_data.c src/spool.c src/fsutil.c
 FUZZ_SRC_bdat    = $(FUZZ_SRC_data)
-FUZZ_SRC_auth    = src/auth.c src/conf.c src/cidr.c src/smtp_io.c src/fsutil.c
+FUZZ_SRC_auth    = src/auth.c src/conf.c src/cidr.c src/smtp_io.c src/fsutil.c src/tls.c
 FUZZ_LIBS_auth   = -lssl -lcrypto -lcrypt
 FUZZ_SRC_conf    = src/conf.c src/cidr.c
 
