@@ -88,12 +88,6 @@ static int setup(struct relay_session *s, const struct conf *conf, const struct 
 	return 0;
 }
 
-static void fail_all(struct txn_message *m, const struct smtp_reply *reply)
-{
-	for (size_t i = 0; i < m->nrcpts; i++)
-		m->rcpts[i].reply = *reply;
-}
-
 /* Did the session die before any recipient got an answer of its own? */
 static int session_failed(const struct txn_message *m)
 {
@@ -134,7 +128,7 @@ static int try_host(struct relay_session *s, const struct conf *conf, const stru
 		relay_session_end(s);
 		struct smtp_reply reply;
 		if (open_session(s, conf, h, &reply) < 0) {
-			fail_all(m, &reply);
+			txn_fail_all(m, &reply);
 			return -1;
 		}
 		snprintf(s->key, sizeof s->key, "%s", key);
@@ -188,7 +182,7 @@ static void mx_failure(enum mx_result rc, const char *err, struct txn_message *m
 		reply_local(&reply, 550, "5.1.2", "%s", err);
 	else
 		reply_local(&reply, 451, "4.4.3", "%s", err);
-	fail_all(m, &reply);
+	txn_fail_all(m, &reply);
 }
 
 void relay_deliver(struct relay_session *s, const struct conf *conf, const struct routes *routes,

@@ -81,8 +81,7 @@ static void fail_open(struct txn_message *m, const struct smtp_reply *reply)
 		}
 }
 
-/* Every recipient gets reply (MAIL failed, or the message cannot go). */
-static void fail_all(struct txn_message *m, const struct smtp_reply *reply)
+void txn_fail_all(struct txn_message *m, const struct smtp_reply *reply)
 {
 	for (size_t i = 0; i < m->nrcpts; i++)
 		m->rcpts[i].reply = *reply;
@@ -104,7 +103,7 @@ static int refuse_downgrade(struct smtp_client *c, struct txn_message *m, int sm
 			    (unsigned long long)c->size_max);
 	else
 		return 0;
-	fail_all(m, &r);
+	txn_fail_all(m, &r);
 	return -1;
 }
 
@@ -149,12 +148,12 @@ static int envelope_replies(struct smtp_client *c, struct txn_message *m, struct
 			    size_t first, size_t end)
 {
 	if (mail && client_read_reply(c, mail) < 0) {
-		fail_all(m, mail);
+		txn_fail_all(m, mail);
 		return -1;
 	}
 	for (size_t i = first; i < end; i++)
 		if (client_read_reply(c, &m->rcpts[i].reply) < 0) {
-			fail_all(m, &m->rcpts[i].reply);
+			txn_fail_all(m, &m->rcpts[i].reply);
 			return -1;
 		}
 	return 0;
@@ -173,7 +172,7 @@ static int envelope(struct smtp_client *c, struct txn_message *m, int smtputf8)
 	if (!pipelined && envelope_replies(c, m, &mail, 0, 0) < 0)
 		return -1;
 	if (!pipelined && reply_class(&mail) != 2) {
-		fail_all(m, &mail);
+		txn_fail_all(m, &mail);
 		return mail.code == 421 ? -1 : 0;
 	}
 	for (size_t i = 0; i < m->nrcpts; i++) {
@@ -184,14 +183,14 @@ static int envelope(struct smtp_client *c, struct txn_message *m, int smtputf8)
 	if (pipelined && envelope_replies(c, m, &mail, 0, m->nrcpts) < 0)
 		return -1;
 	if (reply_class(&mail) != 2) {
-		fail_all(m, &mail);   /* RCPT after a failed MAIL means nothing */
+		txn_fail_all(m, &mail);   /* RCPT after a failed MAIL means nothing */
 		return mail.code == 421 ? -1 : 0;
 	}
 	int count = 0;
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		if (m->rcpts[i].reply.code == 421) {   /* the server is closing */
 			struct smtp_reply closing = m->rcpts[i].reply;
-			fail_all(m, &closing);
+			txn_fail_all(m, &closing);
 			return -1;
 		}
 		m->rcpts[i].accepted = reply_class(&m->rcpts[i].reply) == 2;

@@ -35,6 +35,10 @@ struct txn_message {
  * 0, or -1 with errno. */
 int txn_scan(int fd, struct txn_info *info);
 
+/* Every recipient gets reply as its outcome (MAIL failed, the session
+ * could not be set up, or the message cannot go at all). */
+void txn_fail_all(struct txn_message *m, const struct smtp_reply *reply);
+
 /* Runs the transaction.  Every recipient's reply is its outcome (2xx
  * delivered, 4xx try again, 5xx failed).  Returns 0 when the session can
  * carry another message, -1 when it is over (the caller closes it). */
