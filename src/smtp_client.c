@@ -56,7 +56,7 @@ void reply_status(const struct smtp_reply *reply, char *buf, size_t size)
 static void show(const struct smtp_client *c, const char *dir, const char *line)
 {
 	if (c->verbose)
-		fprintf(stderr, "smtp-relay: %s %s %s\n", c->peer, dir, line);
+		fprintf(stderr, "%s: %s %s %s\n", program_invocation_short_name, c->peer, dir, line);
 }
 
 void client_command(struct smtp_client *c, const char *line, int secret)
@@ -299,6 +299,18 @@ int client_greet(struct smtp_client *c, const char *helo_name, struct smtp_reply
 	return ehlo(c, helo_name, reply);
 }
 
+int client_tls(struct smtp_client *c, void *ssl_ctx, struct smtp_reply *reply)
+{
+	char err[256];
+	if (io_start_tls_client(&c->io, ssl_ctx, c->host, err, sizeof err) < 0) {
+		reply_local(reply, 451, "4.7.5", "TLS with %s failed: %s", c->peer, err);
+		return -1;
+	}
+	c->tls = 1;
+	show(c, "===", "TLS started");
+	return 0;
+}
+
 int client_starttls(struct smtp_client *c, void *ssl_ctx, const char *helo_name,
 		    struct smtp_reply *reply)
 {
@@ -311,13 +323,8 @@ int client_starttls(struct smtp_client *c, void *ssl_ctx, const char *helo_name,
 		reply_local(reply, 451, "4.7.0", "%s sent data after 220 to STARTTLS", c->peer);
 		return -1;
 	}
-	char err[256];
-	if (io_start_tls_client(&c->io, ssl_ctx, c->host, err, sizeof err) < 0) {
-		reply_local(reply, 451, "4.7.5", "TLS with %s failed: %s", c->peer, err);
+	if (client_tls(c, ssl_ctx, reply) < 0)
 		return -1;
-	}
-	c->tls = 1;
-	show(c, "===", "TLS started");
 	return ehlo(c, helo_name, reply);
 }
 

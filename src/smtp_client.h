@@ -58,6 +58,9 @@ int client_connect(struct smtp_client *c, const char *host, unsigned port, int u
 /* The greeting and EHLO/LHLO as helo_name.  0 when both were 2xx
  * (capabilities in c->caps), else -1 with the failing reply. */
 int client_greet(struct smtp_client *c, const char *helo_name, struct smtp_reply *reply);
+/* The TLS handshake at once, before the greeting (implicit TLS, port 465,
+ * RFC 8314).  0, or -1 with the reason in reply. */
+int client_tls(struct smtp_client *c, void *ssl_ctx, struct smtp_reply *reply);
 /* STARTTLS, the handshake, and EHLO again (RFC 3207 4.2).  ctx from
  * tls_client_context.  0, or -1 with the reason in reply. */
 int client_starttls(struct smtp_client *c, void *ssl_ctx, const char *helo_name,

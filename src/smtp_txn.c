@@ -159,6 +159,18 @@ static int envelope_replies(struct smtp_client *c, struct txn_message *m, struct
 	return 0;
 }
 
+/* The reply to a RSET sent before this transaction's MAIL.  -1 when the
+ * session cannot go on: every recipient then has the reason. */
+static int reset_reply(struct smtp_client *c, struct txn_message *m)
+{
+	struct smtp_reply reply;
+	if (client_read_reply(c, &reply) < 0 || reply_class(&reply) != 2) {
+		txn_fail_all(m, &reply);
+		return -1;
+	}
+	return 0;
+}
+
 /* MAIL and every RCPT, pipelined when the server allows; a 2xx marks the
  * recipient accepted.  Returns the count accepted, or -1 when the session
  * is over; when MAIL fails every recipient gets its reply. */
@@ -168,6 +180,11 @@ static int envelope(struct smtp_client *c, struct txn_message *m, int smtputf8)
 	struct smtp_reply mail;
 	for (size_t i = 0; i < m->nrcpts; i++)
 		m->rcpts[i].accepted = 0;
+	if (m->reset_first) {
+		client_command(c, "RSET", 0);   /* RFC 2920 3.1: may lead a pipelined group */
+		if (!pipelined && reset_reply(c, m) < 0)
+			return -1;
+	}
 	mail_command(c, m, smtputf8);
 	if (!pipelined && envelope_replies(c, m, &mail, 0, 0) < 0)
 		return -1;
@@ -180,6 +197,8 @@ static int envelope(struct smtp_client *c, struct txn_message *m, int smtputf8)
 		if (!pipelined && envelope_replies(c, m, NULL, i, i + 1) < 0)
 			return -1;
 	}
+	if (pipelined && m->reset_first && reset_reply(c, m) < 0)
+		return -1;
 	if (pipelined && envelope_replies(c, m, &mail, 0, m->nrcpts) < 0)
 		return -1;
 	if (reply_class(&mail) != 2) {
@@ -215,14 +234,15 @@ static int send_data(struct smtp_client *c, struct txn_message *m, struct smtp_r
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			reply_local(reply, 451, "4.3.0", "cannot read the queued message: %s", strerror(errno));
+			reply_local(reply, 451, "4.3.0", "cannot read the message: %s", strerror(errno));
 			return -1;   /* the server would take half a message */
 		}
 		off += n;
 		io_write(&c->io, out, to_wire(&st, in, (size_t)n, out, 1));
 	}
 	if (c->verbose)
-		fprintf(stderr, "smtp-relay: %s >>> [message, %lld octets]\n", c->peer, (long long)off);
+		fprintf(stderr, "%s: %s >>> [message, %lld octets]\n", program_invocation_short_name, c->peer,
+			(long long)off);
 	if (!st.at_line_start)
 		io_write(&c->io, "\r\n", 2);
 	client_command(c, ".", 0);
@@ -250,7 +270,7 @@ static int send_bdat(struct smtp_client *c, struct txn_message *m, struct smtp_r
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			reply_local(reply, 451, "4.3.0", "cannot read the queued message: %s", strerror(errno));
+			reply_local(reply, 451, "4.3.0", "cannot read the message: %s", strerror(errno));
 			return -1;
 		}
 		if (n == 0)

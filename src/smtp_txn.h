@@ -28,6 +28,7 @@ struct txn_message {
 	struct txn_rcpt *rcpts;
 	size_t nrcpts;
 	int fd;                    /* the message, read from offset 0 */
+	int reset_first;           /* RSET before MAIL: a session used before */
 	struct txn_info info;
 };
 
