@@ -29,6 +29,7 @@
 
 #include "conf.h"
 #include "fsutil.h"
+#include "password.h"
 
 #define PASSWORD_MAX 1024
 #define USERS_LINES_MAX 1000000
@@ -66,44 +67,11 @@ static void wipe(void *p, size_t n)
 	explicit_bzero(p, n);
 }
 
-/* Reads one line (without its newline) from fp into buf; 0 or -1. */
-static int read_line(FILE *fp, char *buf, size_t size)
-{
-	if (!fgets(buf, (int)size, fp))
-		return -1;
-	size_t len = strlen(buf);
-	if (len && buf[len - 1] == '\n')
-		buf[--len] = '\0';
-	else if (len == size - 1)
-		return -1;   /* longer than we take */
-	return 0;
-}
-
-/* Prompts on the terminal with echo off. */
-static int read_hidden(FILE *tty, const char *prompt, char *buf, size_t size)
-{
-	struct termios old, quiet;
-	if (tcgetattr(fileno(tty), &old) < 0)
-		return -1;
-	quiet = old;
-	quiet.c_lflag &= ~(tcflag_t)ECHO;
-	quiet.c_lflag |= ECHONL;
-	/* echo off before the prompt: an answer typed the moment it shows
-	 * must not be echoed */
-	if (tcsetattr(fileno(tty), TCSANOW, &quiet) < 0)
-		return -1;
-	fputs(prompt, tty);
-	fflush(tty);
-	int rc = read_line(tty, buf, size);
-	tcsetattr(fileno(tty), TCSANOW, &old);
-	return rc;
-}
-
 /* The new password: once from stdin, or twice from the terminal. */
 static int get_password(const struct request *r, char *pw, size_t size)
 {
 	if (r->from_stdin) {
-		if (read_line(stdin, pw, size) < 0)
+		if (password_read_line(stdin, pw, size) < 0)
 			return die(EX_DATAERR, "no password on standard input (one line, at most %s octets)",
 				   "1023");
 	} else {
@@ -113,8 +81,8 @@ static int get_password(const struct request *r, char *pw, size_t size)
 		char again[PASSWORD_MAX];
 		char prompt[CONF_ADDR_MAX + 32];
 		snprintf(prompt, sizeof prompt, "Password for %s: ", r->address);
-		int rc = read_hidden(tty, prompt, pw, size) < 0 ||
-			 read_hidden(tty, "Again: ", again, sizeof again) < 0 ? -1 :
+		int rc = password_read_hidden(tty, prompt, pw, size) < 0 ||
+			 password_read_hidden(tty, "Again: ", again, sizeof again) < 0 ? -1 :
 			 strcmp(pw, again) != 0 ? 1 : 0;
 		wipe(again, sizeof again);
 		fclose(tty);
@@ -179,7 +147,7 @@ static int load_users(struct users_file *u)
 	fstat(fileno(fp), &u->st);
 	char buf[CONF_LINE_MAX + 2];
 	int rc = 0;
-	while (rc == 0 && read_line(fp, buf, sizeof buf) == 0)
+	while (rc == 0 && password_read_line(fp, buf, sizeof buf) == 0)
 		if (append_line(u, buf) < 0)
 			rc = die(EX_OSERR, "%s: too many lines or out of memory", u->path);
 	if (rc == 0 && !feof(fp))
