@@ -12,46 +12,22 @@
 setup() {
 	load lib
 	load relay-lib
+	load sink-lib
 	mp_setup
 	TOOLS=$BATS_TEST_DIRNAME/tools
-	SINK_PIDS=()
 	mp_conf timeout 10
 }
 
 teardown() {
-	local pid
-	for pid in "${SINK_PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
+	sink_teardown
 	mp_teardown
 	relay_teardown
 }
 
 # ---- helpers ----------------------------------------------------------------
 
-# sink DIR [sink.py options]: an aiosmtpd sink on a free port (SINK_PORT).
-sink() {
-	local dir=$1; shift
-	mkdir -p "$dir"
-	SINK_PORT=$(mp_free_port)
-	$PY "$TOOLS/sink.py" --port "$SINK_PORT" --dir "$dir" --pidfile "$dir/pid" "$@" \
-		2>>"$dir/sink.log" 3>&- &
-	SINK_PIDS+=($!)
-	mp_wait_until 10 test -s "$dir/pid"
-}
-
 route() {
 	echo "$1" >> "$MAILPIPE_CONF/routes"
-}
-
-# env_field FILE KEY: a field of the envelope the sink saved.
-env_field() {
-	$PY -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
-}
-
-# The number of messages a sink saved.
-sink_count() {
-	find "$1" -name '*.eml' | wc -l
 }
 
 # instance NAME DOMAIN USER: a second configuration in $MP_DIR/NAME, with

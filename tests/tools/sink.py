@@ -26,7 +26,9 @@ All three are written to a temporary name and renamed: never seen half-done.
   data REPLY           } lines = the first two DATA ends get 451, then 250.
   greet REPLY          } mail: the next MAIL; greet: the next connection
 e.g. "rcpt bob@b.test 550 5.1.1 no such user", "data 451 4.3.0 try later",
-"mail 421 4.3.2 shutting down", "greet 554 5.3.2 go away".  After any 421
+"mail 421 4.3.2 shutting down", "greet 554 5.3.2 go away"; the reply "pass"
+uses up its turn doing what the sink does anyway ("mail pass" twice, then
+"mail 421 ...": the third MAIL gets the 421).  After any 421
 reply the sink closes the connection (RFC 5321 3.8).  After a 554 greeting it
 answers 503 to everything but QUIT (RFC 5321 3.1).
 
@@ -80,7 +82,7 @@ def parse_script(path):
             else:
                 sys.exit("sink.py: %s:%d: not a rule: %s" % (path, num, line.strip()))
             reply = rcpt.get(words[1].lower()) if kind == "rcpt" else queues[kind][-1]
-            if not (reply[:3].isdigit() and reply[0] in "2345" and reply[3:4] in ("", " ")):
+            if reply != "pass" and not (reply[:3].isdigit() and reply[0] in "2345" and reply[3:4] in ("", " ")):
                 sys.exit("sink.py: %s:%d: not a reply: %s" % (path, num, reply))
     return rcpt, queues
 
@@ -105,7 +107,8 @@ class Sink:
     def take(self, kind):
         """The next scripted reply of this kind, or None."""
         q = self.queues[kind]
-        return q.pop(0) if q else None
+        reply = q.pop(0) if q else None
+        return None if reply == "pass" else reply
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
