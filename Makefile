@@ -15,7 +15,7 @@ ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) -MMD -MP
 BUILD   ?= build
 BINDIR  ?= bin
 
-PROGS   = smtp-recv mail-store mailpipe-user smtp-relay
+PROGS   = smtp-recv mail-store mailpipe-user smtp-relay smtp-send sendmail
 # the shared modules each program links
 MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve \
                   tls auth
@@ -32,11 +32,14 @@ endif
 LIBS_smtp-recv  = $(call STATIC,-lssl -lcrypto -lcrypt) -ldl -lpthread
 MODS_mail-store = conf cidr log fsutil maildir message resolve store_db
 LIBS_mail-store = $(call STATIC,-lsqlite3) -lm -ldl -lpthread
-MODS_mailpipe-user = conf cidr fsutil
+MODS_mailpipe-user = conf cidr fsutil password
 MODS_smtp-relay = conf cidr log fsutil routes mx smtp_io smtp_client smtp_txn tls queue_db \
                   store_db store_run dsn relay_route
 LIBS_smtp-relay = $(call STATIC,-lssl -lcrypto -lsqlite3) -lresolv -lm -ldl -lpthread
 LIBS_mailpipe-user = $(call STATIC,-lcrypt)
+MODS_smtp-send  = fsutil smtp_io smtp_client smtp_txn tls msg_head mime_word csv merge password
+LIBS_smtp-send  = $(call STATIC,-lssl -lcrypto) -ldl -lpthread
+MODS_sendmail   = conf cidr log fsutil msg_head mime_word store_run addr_list
 
 BINS = $(addprefix $(BINDIR)/,$(PROGS))
 
@@ -60,7 +63,8 @@ DEPS_APT = build-essential libsqlite3-dev libssl-dev libcrypt-dev \
            bats swaks python3 postfix systemd sqlite3 cppcheck procps \
            mandoc iproute2 util-linux perl openssl time clang \
            libsasl2-modules libnet-ssleay-perl python3-aiosmtpd dnsmasq-base \
-           dovecot-core dovecot-lmtpd sasl2-bin libsasl2-modules-db
+           dovecot-core dovecot-lmtpd sasl2-bin libsasl2-modules-db \
+           git git-email s-nail bsd-mailx
 deps:
 	@missing=$$(for p in $(DEPS_APT); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -85,7 +89,7 @@ cppcheck:
 
 # ---- fuzzing (clang libFuzzer + ASan + UBSan) -------------------------------
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = command data bdat auth conf
+FUZZ_TARGETS  = command data bdat auth conf merge
 FUZZ_CFLAGS   = -std=c11 -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all
 FUZZ_SRC_command = src/smtp_addr.c
@@ -94,6 +98,7 @@ FUZZ_SRC_bdat    = $(FUZZ_SRC_data)
 FUZZ_SRC_auth    = src/auth.c src/conf.c src/cidr.c src/smtp_io.c src/fsutil.c src/tls.c
 FUZZ_LIBS_auth   = -lssl -lcrypto -lcrypt
 FUZZ_SRC_conf    = src/conf.c src/cidr.c
+FUZZ_SRC_merge   = src/csv.c src/merge.c src/msg_head.c src/mime_word.c
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) src/*.h
 	@mkdir -p build/fuzz
