@@ -53,7 +53,9 @@ static int fail_oom(struct conf_line *ctx)
 
 const char *conf_dir(void)
 {
-	const char *dir = getenv("MAILPIPE_CONF");
+	/* secure_getenv: a set-group-id mail-store (sendmail for local users)
+	 * must not read a configuration its caller chose */
+	const char *dir = secure_getenv("MAILPIPE_CONF");
 	return dir && *dir ? dir : "/etc/mailpipe";
 }
 

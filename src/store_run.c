@@ -39,7 +39,7 @@ const struct store_reply *store_reply_for(const struct store_result *result)
 
 void store_program(char *buf, size_t size)
 {
-	const char *env = getenv("MAILPIPE_STORE");
+	const char *env = secure_getenv("MAILPIPE_STORE");
 	if (env && *env) {
 		snprintf(buf, size, "%s", env);
 		return;
