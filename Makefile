@@ -130,7 +130,32 @@ demo: deps all
 demo-stop:
 	bin/mailpipe-demo stop
 
+# ---- install (DESTDIR for packagers) ----------------------------------------
+PREFIX  ?= /usr/local
+SBINDIR  = $(PREFIX)/sbin
+MANDIR   = $(PREFIX)/share/man
+USER_PROGS  = smtp-send
+ADMIN_PROGS = $(filter-out $(USER_PROGS),$(PROGS))
+
+# Local programs find sendmail at /usr/sbin/sendmail or /usr/lib/sendmail
+# whatever PREFIX is (this replaces another MTA's sendmail there); it finds
+# mail-store beside its real path.
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)/usr/sbin $(DESTDIR)/usr/lib
+	install -m 755 $(addprefix $(BINDIR)/,$(USER_PROGS)) $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(addprefix $(BINDIR)/,$(ADMIN_PROGS)) $(DESTDIR)$(SBINDIR)
+	for f in man/*.[1578]; do \
+	    install -D -m 644 $$f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/} || exit 1; done
+	[ "$(SBINDIR)" = /usr/sbin ] || ln -sf $(SBINDIR)/sendmail $(DESTDIR)/usr/sbin/sendmail
+	ln -sf ../sbin/sendmail $(DESTDIR)/usr/lib/sendmail
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(USER_PROGS)) $(addprefix $(DESTDIR)$(SBINDIR)/,$(ADMIN_PROGS))
+	for f in man/*.[1578]; do rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/}; done
+	[ -L $(DESTDIR)/usr/lib/sendmail ] && rm -f $(DESTDIR)/usr/lib/sendmail || true
+	[ -L $(DESTDIR)/usr/sbin/sendmail ] && rm -f $(DESTDIR)/usr/sbin/sendmail || true
+
 clean:
 	rm -rf $(BUILD) $(BINS) tests/out tests/gen
 
-.PHONY: all deps check check-sanitize cppcheck fuzz fuzz-build bench demo demo-stop clean
+.PHONY: all deps check check-sanitize cppcheck fuzz fuzz-build bench demo demo-stop clean install uninstall
