@@ -456,25 +456,18 @@ static void say_refused(const struct txn_rcpt *r)
 
 /* The message from stdin, with Date, Message-ID and From when missing,
  * to every recipient of the command line in one transaction. */
-static int send_one(struct sender *s)
+static int send_to_rcpts(struct sender *s, int fd)
 {
-	FILE *msg = temp_file();
-	if (!msg)
-		return io_failure("temporary file");
-	struct head_in in = { .fp = stdin };
-	struct head_fix fix = { .sender = s->from, .hostname = s->helo };
-	int rc = head_copy(&in, msg, &fix, PROG);
-	if (rc)
-		return rc;
 	struct txn_rcpt *rcpts = calloc(s->nrcpts, sizeof *rcpts);
 	if (!rcpts)
 		return io_failure("memory");
 	for (size_t i = 0; i < s->nrcpts; i++)
 		rcpts[i].address = s->rcpts[i];
-	struct txn_message m = { .sender = s->from, .rcpts = rcpts, .nrcpts = s->nrcpts,
-				 .fd = fileno(msg) };
-	if (txn_scan(m.fd, &m.info) < 0)
+	struct txn_message m = { .sender = s->from, .rcpts = rcpts, .nrcpts = s->nrcpts, .fd = fd };
+	if (txn_scan(fd, &m.info) < 0) {
+		free(rcpts);
 		return io_failure("the message");
+	}
 	send_message(s, &m);
 	session_end(s, 1);
 	struct tally t = { 0 };
@@ -483,8 +476,21 @@ static int send_one(struct sender *s)
 		tally_reply(&t, &rcpts[i].reply);
 	}
 	free(rcpts);
-	fclose(msg);
 	return t.failed ? t.perm_exit : t.deferred ? EX_TEMPFAIL : 0;
+}
+
+static int send_one(struct sender *s)
+{
+	FILE *msg = temp_file();
+	if (!msg)
+		return io_failure("temporary file");
+	struct head_in in = { .fp = stdin };
+	struct head_fix fix = { .sender = s->from, .hostname = s->helo };
+	int rc = head_copy(&in, msg, &fix, PROG);
+	if (rc == 0)
+		rc = send_to_rcpts(s, fileno(msg));
+	fclose(msg);
+	return rc;
 }
 
 /* ---- a CSV list --------------------------------------------------------- */
@@ -514,6 +520,7 @@ static int read_columns(const struct sender *s, struct csv_list *l)
 	l->names = calloc(l->reader.nfields, sizeof *l->names);
 	if (!l->names)
 		return io_failure("memory");
+	l->cols.n = l->reader.nfields;   /* close_list frees as many */
 	l->email = SIZE_MAX;
 	for (size_t i = 0; i < l->reader.nfields; i++) {
 		const char *name = csv_field(&l->reader, i);
@@ -544,6 +551,7 @@ static int count_rows(const struct sender *s, struct csv_list *l)
 	/* back to the first data row */
 	if (fseeko(l->rows, 0, SEEK_SET) < 0)
 		return io_failure(s->csv);
+	csv_close(&l->reader);
 	csv_open(&l->reader, l->rows);
 	return csv_read(&l->reader, err, sizeof err) == CSV_ROW ? 0 : list_error(s, err);
 }
@@ -667,30 +675,46 @@ static int dry_run(const struct sender *s, struct csv_list *l)
 	return 0;
 }
 
-static int send_list(struct sender *s)
+static int send_rows(struct sender *s, struct csv_list *l)
 {
-	struct csv_list l = { 0 };
-	int rc = open_list(s, &l);
-	if (rc)
-		return rc;
-	if (s->dry_run)
-		return dry_run(s, &l);
 	int tty = isatty(STDERR_FILENO);
 	struct tally t = { 0 };
 	char err[200];
-	for (unsigned long row = 1; row <= l.count; row++) {
+	for (unsigned long row = 1; row <= l->count; row++) {
 		struct row_result res = { 0 };
-		if (csv_read(&l.reader, err, sizeof err) != CSV_ROW)
+		if (csv_read(&l->reader, err, sizeof err) != CSV_ROW)
 			return list_error(s, "changed while it was read");
-		send_row(s, &l, &res);
+		send_row(s, l, &res);
 		report_row(row, &res);
 		tally_reply(&t, &res.rcpt.reply);
 		if (tty)
-			progress(&l, row, &t, row == l.count);
+			progress(l, row, &t, row == l->count);
 	}
 	session_end(s, 1);
 	/* DESIGN.md: 0 all 2xx, 75 some 4xx and no 5xx, 69 any 5xx */
 	return t.failed ? EX_UNAVAILABLE : t.deferred ? EX_TEMPFAIL : 0;
+}
+
+static void close_list(struct csv_list *l)
+{
+	for (size_t i = 0; l->names && i < l->cols.n; i++)
+		free(l->names[i]);
+	free(l->names);
+	csv_close(&l->reader);
+	FILE *files[] = { l->tpl, l->rows, l->msg };
+	for (size_t i = 0; i < 3; i++)
+		if (files[i])
+			fclose(files[i]);
+}
+
+static int send_list(struct sender *s)
+{
+	struct csv_list l = { 0 };
+	int rc = open_list(s, &l);
+	if (rc == 0)
+		rc = s->dry_run ? dry_run(s, &l) : send_rows(s, &l);
+	close_list(&l);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -705,6 +729,7 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = s.csv ? send_list(&s) : send_one(&s);
 	explicit_bzero(s.password, sizeof s.password);
+	SSL_CTX_free(s.tls_ctx);
 	if (fflush(stdout) == EOF)
 		rc = rc ? rc : EX_IOERR;
 	return rc;
