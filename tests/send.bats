@@ -290,3 +290,18 @@ template() {
 	# the body is 8-bit: the server is told so
 	[[ $(env_field "$OUT/1.env" mail_options) == *"'BODY=8BITMIME'"* ]]
 }
+
+@test "CSV: a progress line on stderr when it is a terminal, none when it is not" {
+	sink "$OUT"
+	template
+	{ echo name,email,town; for i in 1 2 3; do echo "M$i,m$i@example.net,T"; done; } > "$MP_DIR/list.csv"
+	run send -f club@example.org --csv "$MP_DIR/list.csv" < "$MP_DIR/tpl"
+	[ "$status" -eq 0 ]
+	[[ $output != *"rows:"* ]]
+	# script(1) gives it a terminal
+	run script -qec "'$BIN/smtp-send' -S 127.0.0.1:$SINK_PORT -f club@example.org --csv '$MP_DIR/list.csv' < '$MP_DIR/tpl'" /dev/null
+	[ "$status" -eq 0 ]
+	[[ $output == *"smtp-send: 1 of 3 rows: 1 sent, 0 deferred, 0 failed"* ]]
+	[[ $output == *"smtp-send: 3 of 3 rows: 3 sent, 0 deferred, 0 failed"* ]]
+	[ "$(sink_count "$OUT")" -eq 6 ]
+}
