@@ -43,6 +43,9 @@ static size_t in_line(struct head_in *in, char *buf, size_t size)
 	if (len >= 2 && buf[len - 2] == '\r' && buf[len - 1] == '\n') {
 		buf[--len - 1] = '\n';
 		buf[len] = '\0';
+	} else if (buf[len - 1] == '\r' && peek(in) == '\n') {   /* a CRLF split by the buffer */
+		getc_unlocked(in->fp);
+		buf[len - 1] = '\n';
 	}
 	int starts = in->at_line_start;
 	in->at_line_start = buf[len - 1] == '\n';
@@ -54,13 +57,36 @@ static size_t in_line(struct head_in *in, char *buf, size_t size)
 }
 
 
-/* "Name:" with a name of printable ASCII but no colon (RFC 5322 2.2). */
-static int starts_field(const char *line)
+/* The length of a field name of printable ASCII but no colon (RFC 5322
+ * 2.2), and the blanks after it that RFC 5322 4.5.8 still allows. */
+static size_t name_end(const char *line, size_t *blanks)
 {
-	size_t i = 0;
+	size_t i = 0, b = 0;
 	while (line[i] > 32 && line[i] < 127 && line[i] != ':')
 		i++;
-	return i > 0 && line[i] == ':';
+	while (line[i + b] == ' ' || line[i + b] == '\t')
+		b++;
+	*blanks = b;
+	return i;
+}
+
+static int starts_field(const char *line)
+{
+	size_t blanks, n = name_end(line, &blanks);
+	return n > 0 && line[n + blanks] == ':';
+}
+
+/* A field always ends in LF, even the last line of an input that has
+ * none: what is written after it must start a line of its own. */
+static enum head_read end_field(char *buf, size_t size, size_t *len)
+{
+	if (buf[*len - 1] == '\n')
+		return HEAD_FIELD;
+	if (*len + 1 >= size)
+		return HEAD_TOO_LONG;
+	buf[(*len)++] = '\n';
+	buf[*len] = '\0';
+	return HEAD_FIELD;
 }
 
 enum head_read head_read_field(struct head_in *in, char *buf, size_t size, size_t *len)
@@ -79,20 +105,20 @@ enum head_read head_read_field(struct head_in *in, char *buf, size_t size, size_
 			return HEAD_TOO_LONG;   /* the line did not fit */
 		int next = peek(in);
 		if (next != ' ' && next != '\t')
-			return HEAD_FIELD;
+			return end_field(buf, size, len);
 		if (*len + 2 >= size)
 			return HEAD_TOO_LONG;
 		n = in_line(in, buf + *len, size - *len);
 		if (n == 0)
-			return HEAD_FIELD;
+			return end_field(buf, size, len);
 		*len += n;
 	}
 }
 
 int head_field_is(const char *field, const char *name)
 {
-	size_t n = strlen(name);
-	return strncasecmp(field, name, n) == 0 && field[n] == ':';
+	size_t blanks, n = name_end(field, &blanks);
+	return n == strlen(name) && strncasecmp(field, name, n) == 0 && field[n + blanks] == ':';
 }
 
 /* The value of a field without its name, folds or final line end. */
@@ -128,6 +154,9 @@ void head_message_id(char *buf, size_t size, const char *domain)
 
 static int write_from(FILE *out, const struct head_fix *fix)
 {
+	if (!fix->sender || !*fix->sender)   /* the null sender: as Postfix's cleanup does */
+		return fprintf(out, "From: MAILER-DAEMON@%s\n", fix->hostname && *fix->hostname ?
+			       fix->hostname : "localhost") < 0 ? -1 : 0;
 	if (!fix->full_name || !*fix->full_name)
 		return fprintf(out, "From: %s\n", fix->sender) < 0 ? -1 : 0;
 	char phrase[1024];
@@ -150,7 +179,7 @@ int head_write_missing(FILE *out, const struct head_fix *fix)
 		if (fprintf(out, "Message-ID: %s\n", value) < 0)
 			return -1;
 	}
-	if (!fix->has_from && fix->sender && *fix->sender && write_from(out, fix) < 0)
+	if (!fix->has_from && write_from(out, fix) < 0)
 		return -1;
 	return 0;
 }
@@ -164,13 +193,23 @@ static int note_field(struct head_fix *fix, const char *field)
 	fix->has_from |= head_field_is(field, "From");
 	if (fix->on_field) {
 		char name[128], value[HEAD_FIELD_MAX];
-		size_t n = (size_t)(strchr(field, ':') - field);
+		size_t blanks, n = name_end(field, &blanks);
 		snprintf(name, sizeof name, "%.*s", (int)n, field);
 		unfold(field, value, sizeof value);
 		if (fix->on_field(name, value, fix->arg) < 0)
 			return -1;
 	}
-	return fix->keep_bcc || !head_field_is(field, "Bcc");
+	return fix->keep_bcc || !(head_field_is(field, "Bcc") || head_field_is(field, "Resent-Bcc"));
+}
+
+/* A field as read, but "Name : value" (RFC 5322 4.5.8, obsolete) written
+ * "Name: value", which every reader understands. */
+static int write_field(FILE *out, const char *field, size_t len)
+{
+	size_t blanks, n = name_end(field, &blanks);
+	if (fwrite(field, 1, n, out) != n)
+		return -1;
+	return fwrite(field + n + blanks, 1, len - n - blanks, out) == len - n - blanks ? 0 : -1;
 }
 
 /* The header up to and with the empty line; the first body line, if it
@@ -186,7 +225,7 @@ static int copy_header(struct head_in *in, FILE *out, struct head_fix *fix, cons
 			int keep = note_field(fix, field);
 			if (keep < 0)
 				return EX_DATAERR;
-			if (keep && fwrite(field, 1, len, out) != len)
+			if (keep && write_field(out, field, len) < 0)
 				return EX_IOERR;
 			continue;
 		}

@@ -37,24 +37,29 @@ const struct store_reply *store_reply_for(const struct store_result *result)
 	return &other_failure;
 }
 
-void store_program(char *buf, size_t size)
+void program_path(const char *name, const char *env, char *buf, size_t size)
 {
-	const char *env = secure_getenv("MAILPIPE_STORE");
-	if (env && *env) {
-		snprintf(buf, size, "%s", env);
+	const char *set = secure_getenv(env);
+	if (set && *set) {
+		snprintf(buf, size, "%s", set);
 		return;
 	}
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0) {
-		snprintf(buf, size, "mail-store");
-		return;
+	const char *slash = NULL;
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
 	}
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
 	if (slash)
-		*slash = '\0';
-	snprintf(buf, size, "%s/mail-store", self);
+		snprintf(buf, size, "%.*s/%s", (int)(slash - self), self, name);
+	else
+		snprintf(buf, size, "%s", name);   /* found in $PATH */
+}
+
+void store_program(char *buf, size_t size)
+{
+	program_path("mail-store", "MAILPIPE_STORE", buf, size);
 }
 
 static void run_child(const char *program, int msg_fd, int out_fd, char **argv)

@@ -16,6 +16,9 @@ struct store_reply {
 	const char *text;
 };
 
+/* The path of a program of ours: $env, else beside this program's real
+ * path (symbolic links followed), else name alone (looked up in $PATH). */
+void program_path(const char *name, const char *env, char *buf, size_t size);
 /* The path of mail-store: $MAILPIPE_STORE, else beside this program. */
 void store_program(char *buf, size_t size);
 

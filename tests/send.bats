@@ -305,3 +305,16 @@ template() {
 	[[ $output == *"smtp-send: 3 of 3 rows: 3 sent, 0 deferred, 0 failed"* ]]
 	[ "$(sink_count "$OUT")" -eq 6 ]
 }
+
+@test "one message: a header without a final line end, 'Name : value', Resent-Bcc, the null sender" {
+	sink "$OUT"
+	printf 'Subject : spaced\nResent-Bcc: hidden@example.net\nX-Last: no line end' |
+		send -f '' bob@example.net
+	[ "$(env_field "$OUT/1.env" mail_from)" = '<>' ]
+	[ "$(header 1 Subject)" = spaced ]
+	[ "$(header 1 X-Last)" = 'no line end' ]
+	[ "$(header 1 Resent-Bcc)" = None ]
+	[[ $(header 1 From) == MAILER-DAEMON@* ]]
+	run grep -c hidden "$OUT/1.eml"
+	[ "$output" = 0 ]
+}
