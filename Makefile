@@ -39,7 +39,9 @@ LIBS_smtp-relay = $(call STATIC,-lssl -lcrypto -lsqlite3) -lresolv -lm -ldl -lpt
 LIBS_mailpipe-user = $(call STATIC,-lcrypt)
 MODS_smtp-send  = fsutil smtp_io smtp_client smtp_txn tls msg_head mime_word csv merge password
 LIBS_smtp-send  = $(call STATIC,-lssl -lcrypto) -ldl -lpthread
-MODS_sendmail   = conf cidr log fsutil msg_head mime_word store_run addr_list
+MODS_sendmail   = conf cidr log fsutil msg_head mime_word store_run addr_list smtp_io smtp_client \
+                  smtp_txn tls
+LIBS_sendmail   = $(call STATIC,-lssl -lcrypto) -ldl -lpthread
 
 BINS = $(addprefix $(BINDIR)/,$(PROGS))
 

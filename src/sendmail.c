@@ -7,7 +7,9 @@
  * The message is read from stdin with msg_head (CRLF made LF, Bcc dropped,
  * Date / Message-ID / From added), spooled to an unlinked temporary file,
  * and mail-store is executed on it: its exit code (sysexits.h) is ours, and
- * it exits 0 only once the message is durable.  Nothing is printed on
+ * it exits 0 only once the message is durable.  A user who may not write
+ * the state directory gets the same by SMTP to the local smtp-recv, which
+ * answers 250 only once mail-store has.  Nothing is printed on
  * success, for cron mails any output.  The other modes execute smtp-recv
  * (-bs) or smtp-relay (-bp, -q).  Options Postfix's sendmail ignores are
  * ignored here too.  See sendmail(8).
@@ -32,6 +34,8 @@
 #include "fsutil.h"
 #include "log.h"
 #include "msg_head.h"
+#include "smtp_client.h"
+#include "smtp_txn.h"
 #include "store_run.h"
 
 enum mode { MODE_DELIVER, MODE_SMTP, MODE_LIST, MODE_FLUSH, MODE_NOTHING };
@@ -646,6 +650,70 @@ static void log_submission(const char *sender, char **argv)
 	log_event("submitted", "uid", uid, "from", from, "rcpts", rcpts, LOG_END);
 }
 
+/* ---- a user who may not write the state directory ------------------------ */
+
+#define SUBMIT_DEFAULT "127.0.0.1:25"
+
+/* Only root and the services' user may write the state directory, as only
+ * Postfix's postdrop may write its maildrop.  Everyone else hands the
+ * message to smtp-recv on the local port, as any SMTP client would. */
+static int must_submit(const struct conf *conf)
+{
+	return getuid() != 0 && access(conf->state, W_OK) < 0;
+}
+
+/* $MAILPIPE_SUBMIT (host:port) or the local port 25. */
+static void submit_address(char *host, size_t size, unsigned *port)
+{
+	const char *where = getenv("MAILPIPE_SUBMIT");
+	if (!where || !*where)
+		where = SUBMIT_DEFAULT;
+	const char *colon = strrchr(where, ':');
+	unsigned long p = colon ? strtoul(colon + 1, NULL, 10) : 25;
+	*port = p >= 1 && p <= 65535 ? (unsigned)p : 25;
+	snprintf(host, size, "%.*s", colon ? (int)(colon - where) : (int)strlen(where), where);
+}
+
+/* One SMTP transaction with smtp-recv; the exit code by its answers. */
+static int submit_by_smtp(const struct conf *conf, int spool_fd, const char *sender, char **rcpts)
+{
+	size_t n = 0;
+	while (rcpts[n])
+		n++;
+	struct txn_rcpt *list = calloc(n, sizeof *list);
+	if (!list)
+		return EX_OSERR;
+	for (size_t i = 0; i < n; i++)
+		list[i].address = rcpts[i];
+	struct txn_message m = { .sender = strcmp(sender, "<>") ? sender : "", .rcpts = list,
+				 .nrcpts = n, .fd = spool_fd };
+	struct smtp_client c = { 0 };
+	struct smtp_reply reply;
+	char host[256];
+	unsigned port;
+	submit_address(host, sizeof host, &port);
+	int scanned = txn_scan(spool_fd, &m.info) == 0;
+	if (!scanned)
+		reply_local(&reply, 451, "4.3.0", "reading the message: %s", strerror(errno));
+	int open = scanned && client_connect(&c, host, port, 0, 0, conf->timeout, &reply) == 0;
+	if (open && client_greet(&c, conf->hostname, &reply) == 0)
+		txn_send(&c, &m);
+	else
+		txn_fail_all(&m, &reply);
+	if (open)
+		client_quit(&c);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		int code = reply_exit_code(&list[i].reply);
+		if (code)
+			fprintf(stderr, "sendmail: <%s>: %s\n", list[i].address, list[i].reply.text);
+		if (code && (rc == 0 || rc == EX_TEMPFAIL))
+			rc = code;   /* a permanent failure says more than a temporary one */
+	}
+	free(list);
+	return rc;
+}
+
 /* ---- the modes --------------------------------------------------------- */
 
 static int load_conf(struct conf *conf)
@@ -679,8 +747,9 @@ static int deliver_with(const struct options *o, struct recipients *r, char *sen
 		rc = EX_DATAERR;
 	} else {
 		log_submission(sender, argv);
-		rc = become_state_owner(r->conf);
-		if (rc == 0)
+		if (must_submit(r->conf))
+			rc = submit_by_smtp(r->conf, sp.fd, argv[2], argv + STORE_ARGS_FIXED);
+		else if ((rc = become_state_owner(r->conf)) == 0)
 			rc = run_store(sp.fd, argv);   /* returns only when it failed */
 	}
 	free(argv);

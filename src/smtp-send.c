@@ -420,27 +420,13 @@ struct tally {
 	int perm_exit;   /* the exit code for the first 5xx (one message) */
 };
 
-/* sysexits.h by what the server (or we) said. */
-static int exit_for_5xx(const struct smtp_reply *r)
-{
-	char status[16];
-	reply_status(r, status, sizeof status);
-	if (r->local && strcmp(status, "5.1.2") == 0)
-		return EX_NOHOST;
-	if (strncmp(status, "5.1.", 4) == 0)
-		return EX_NOUSER;
-	if (r->code == 535 || strcmp(status, "5.7.8") == 0)
-		return EX_NOPERM;
-	return EX_UNAVAILABLE;
-}
-
 static void tally_reply(struct tally *t, const struct smtp_reply *r)
 {
 	switch (reply_class(r)) {
 	case 2: t->sent++; break;
 	case 5:
 		if (!t->failed++)
-			t->perm_exit = exit_for_5xx(r);
+			t->perm_exit = reply_exit_code(r);
 		break;
 	default: t->deferred++; break;
 	}

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -405,4 +406,22 @@ void client_quit(struct smtp_client *c)
 	client_command(c, "QUIT", 0);
 	read_reply(c, &reply, 0);   /* its answer changes nothing */
 	client_close(c);
+}
+
+int reply_exit_code(const struct smtp_reply *r)
+{
+	char status[16];
+	reply_status(r, status, sizeof status);
+	switch (reply_class(r)) {
+	case 2: return 0;
+	case 5: break;
+	default: return EX_TEMPFAIL;
+	}
+	if (r->local && strcmp(status, "5.1.2") == 0)
+		return EX_NOHOST;
+	if (strncmp(status, "5.1.", 4) == 0)
+		return EX_NOUSER;
+	if (r->code == 535 || strcmp(status, "5.7.8") == 0)
+		return EX_NOPERM;
+	return EX_UNAVAILABLE;
 }

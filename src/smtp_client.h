@@ -80,6 +80,9 @@ void client_command(struct smtp_client *c, const char *line, int secret);
 int reply_class(const struct smtp_reply *reply);
 /* "4.3.0" from the reply's enhanced code, or one made from its class. */
 void reply_status(const struct smtp_reply *reply, char *buf, size_t size);
+/* sysexits.h for a reply: 0 (2xx), 75 (4xx), and for a 5xx 68 (host not
+ * found), 67 (5.1.x: no such address), 77 (AUTH refused) or 69. */
+int reply_exit_code(const struct smtp_reply *reply);
 /* Fills reply as a local failure: code, "x.y.z text". */
 void reply_local(struct smtp_reply *reply, int code, const char *status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -327,6 +327,29 @@ header_of() { sed '/^$/q' "$1"; }
 	[ -z "$others" ] || { echo "not nobody's: $others"; false; }
 }
 
+@test "a user who may not write the state directory submits over SMTP to the local smtp-recv" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	id nobody >/dev/null 2>&1 || skip "no user nobody"
+	dir=$(mktemp -d /tmp/mp-sendmail-user.XXXXXX)
+	chmod 755 "$dir"
+	"$TOP/tests/make-test-conf" "$dir"
+	mkdir -p "$dir/state" && chmod 700 "$dir/state"   # root's, as the services' user's would be
+	MAILPIPE_CONF=$dir/conf
+	mp_listen
+	printf 'To: alice@example.test\nSubject: from a user\n\nhi\n' > "$dir/msg"
+	TMPDIR=/tmp MAILPIPE_SUBMIT=127.0.0.1:$MP_PORT run setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$BIN/sendmail" -t < "$dir/msg"
+	delivered=$(grep -l '^Subject: from a user' "$dir"/state/mailboxes/example.test/alice/new/* 2>/dev/null)
+	# with no server there, the user is told, and the message is not lost silently
+	TMPDIR=/tmp MAILPIPE_SUBMIT=127.0.0.1:$(mp_free_port) run setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$BIN/sendmail" -t < "$dir/msg"
+	down_status=$status down_output=$output
+	rm -rf "$dir"
+	[ -n "$delivered" ]
+	[ "$down_status" -eq 75 ]
+	[[ $down_output == *"<alice@example.test>: 451 4.4.1 cannot connect"* ]]
+}
+
 @test "addr_list: display names, comments, groups, routes and bad elements" {
 	run "$ADDR_LIST_TOOL" <<'EOF'
 "Smith, John" <j@example.test>, (comment) bob@example.test, team: a@x.test, b@x.test;
