@@ -356,7 +356,7 @@ static int keep_field(struct render *r, const char *field, struct head_fix *fix,
 {
 	if (head_field_is(field, "Message-ID") && r->used == 0)
 		return 0;   /* the same id on every row would make them one message */
-	if (head_field_is(field, "Bcc"))
+	if (head_field_is(field, "Bcc") || head_field_is(field, "Resent-Bcc"))
 		return 0;
 	fix->has_date |= head_field_is(field, "Date");
 	fix->has_message_id |= head_field_is(field, "Message-ID");

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@ static void usage(void)
 	       "  sends the message on standard input (see smtp-send(1))\n"
 	       "  -S HOST[:PORT]   the server (port 25; 465 with -T tls)\n"
 	       "  -T starttls|tls  TLS by STARTTLS or from the start; the certificate is checked\n"
+	       "                   (-T none, the default: no TLS)\n"
 	       "  -a USER          AUTH as USER; the password from $SMTP_PASSWORD, -P FILE or the terminal\n"
 	       "  -P FILE          the password is the first line of FILE\n"
 	       "  -f FROM          the sender\n"
@@ -186,9 +188,32 @@ static void check_args(const struct sender *s)
 	/* a password in clear text on the way is one anyone on the path has */
 	if (s->user && s->tls == TLS_NONE)
 		bad_usage("-a sends a password: use -T starttls or -T tls", NULL);
+	if ((s->insecure || s->ca_file) && s->tls == TLS_NONE)
+		bad_usage(s->insecure ? "--insecure" : "--ca", "goes with -T starttls or -T tls");
+	if (s->ca_file && access(s->ca_file, R_OK) < 0) {
+		fprintf(stderr, PROG ": cannot read %s: %s\n", s->ca_file, strerror(errno));
+		exit(EX_NOINPUT);
+	}
 	for (size_t i = 0; i < s->nrcpts; i++)
-		if (!s->rcpts[i][0] || strpbrk(s->rcpts[i], "<> \t\r\n"))
+		if (!s->rcpts[i][0] || s->rcpts[i][0] == '-' || strpbrk(s->rcpts[i], "<> \t\r\n"))
 			bad_usage("not an address:", s->rcpts[i]);
+}
+
+/* This host's full name for EHLO (servers may refuse a name without a
+ * dot, as Postfix's reject_non_fqdn_helo_hostname does), as hostname -f
+ * finds it; the short name when that is all there is. */
+static void own_name(char *buf, size_t size)
+{
+	if (gethostname(buf, size) < 0 || !buf[0]) {
+		snprintf(buf, size, "localhost");
+		return;
+	}
+	struct addrinfo hints = { .ai_flags = AI_CANONNAME }, *res = NULL;
+	if (!strchr(buf, '.') && getaddrinfo(buf, NULL, &hints, &res) == 0 && res->ai_canonname &&
+	    strchr(res->ai_canonname, '.'))
+		snprintf(buf, size, "%s", res->ai_canonname);
+	if (res)
+		freeaddrinfo(res);
 }
 
 static void parse_args(struct sender *s, int argc, char **argv)
@@ -196,7 +221,7 @@ static void parse_args(struct sender *s, int argc, char **argv)
 	int opt;
 	opterr = 0;
 	s->timeout = TIMEOUT_DEFAULT;
-	while ((opt = getopt_long(argc, argv, "+hS:T:a:P:f:v", long_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hS:T:a:P:f:v", long_options, NULL)) != -1) {
 		if (opt == '?' || opt == ':')
 			bad_usage("unknown option or missing argument:", argv[optind - 1]);
 		parse_option(s, opt);
@@ -205,8 +230,8 @@ static void parse_args(struct sender *s, int argc, char **argv)
 	s->nrcpts = (size_t)(argc - optind);
 	if (!s->port)
 		s->port = s->tls == TLS_IMPLICIT ? 465 : 25;
-	if (!s->helo[0] && (gethostname(s->helo, sizeof s->helo) < 0 || !s->helo[0]))
-		snprintf(s->helo, sizeof s->helo, "localhost");
+	if (!s->helo[0])
+		own_name(s->helo, sizeof s->helo);
 	check_args(s);
 }
 
@@ -255,6 +280,10 @@ static int get_password(struct sender *s)
 	char *env = getenv("SMTP_PASSWORD");
 	if (!env)
 		return password_from_tty(s);
+	if (!*env) {
+		fprintf(stderr, PROG ": $SMTP_PASSWORD is empty\n");
+		return EX_USAGE;
+	}
 	if (strlen(env) >= sizeof s->password) {
 		fprintf(stderr, PROG ": $SMTP_PASSWORD is too long\n");
 		return EX_USAGE;
@@ -369,7 +398,7 @@ static void send_message(struct sender *s, struct txn_message *m)
 			return;
 		m->reset_first = s->used > 0;
 		if (txn_send(&s->client, m) == 0) {
-			s->used++;
+			s->used = !m->reset_done;   /* its own RSET left the session clean */
 			return;
 		}
 		session_end(s, 0);
@@ -608,11 +637,22 @@ static int render_row(const struct sender *s, struct csv_list *l, struct row_res
 	return rc ? -1 : 0;
 }
 
+/* A field without the spaces a spreadsheet may leave around it. */
+static const char *trimmed(struct csv_reader *r, size_t i)
+{
+	char *v = r->buf + r->start[i];
+	while (*v == ' ' || *v == '\t')
+		v++;
+	for (size_t n = strlen(v); n && (v[n - 1] == ' ' || v[n - 1] == '\t');)
+		v[--n] = '\0';
+	return v;
+}
+
 /* One row: its message made and sent; the outcome in res. */
 static void send_row(struct sender *s, struct csv_list *l, struct row_result *res)
 {
 	res->err[0] = '\0';
-	res->rcpt.address = csv_field(&l->reader, l->email);
+	res->rcpt.address = trimmed(&l->reader, l->email);
 	if (render_row(s, l, res) < 0)
 		return;
 	struct txn_message m = { .sender = s->from, .rcpts = &res->rcpt, .nrcpts = 1,
@@ -625,11 +665,27 @@ static void send_row(struct sender *s, struct csv_list *l, struct row_result *re
 }
 
 /* The line for a row on stdout, and on stderr why, when it failed. */
+/* The address for the row's line: a control character in it (a list can
+ * hold anything) is shown as \xNN, so one row is always one line. */
+static void shown_address(const char *address, char *out, size_t size)
+{
+	size_t o = 0;
+	for (const char *p = address; *p && o + 5 < size; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch < 0x20 || ch == 0x7f || ch == '\\')
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+}
+
 static void report_row(unsigned long row, const struct row_result *res)
 {
-	char status[16];
+	char status[16], to[1024];
 	reply_status(&res->rcpt.reply, status, sizeof status);
-	printf("row=%lu to=<%s> reply=%d %s\n", row, res->rcpt.address, res->rcpt.reply.code, status);
+	shown_address(res->rcpt.address, to, sizeof to);
+	printf("row=%lu to=<%s> reply=%d %s\n", row, to, res->rcpt.reply.code, status);
 	fflush(stdout);
 	if (reply_class(&res->rcpt.reply) != 2)
 		fprintf(stderr, PROG ": row %lu: %s\n", row, res->rcpt.reply.text);
@@ -650,7 +706,7 @@ static int dry_run(const struct sender *s, struct csv_list *l)
 		printf("%s: no rows\n", s->csv);
 		return 0;
 	}
-	res.rcpt.address = csv_field(&l->reader, l->email);
+	res.rcpt.address = trimmed(&l->reader, l->email);
 	if (render_row(s, l, &res) < 0) {
 		fprintf(stderr, PROG ": row 1: %s\n", res.rcpt.reply.text);
 		return EX_DATAERR;
@@ -671,6 +727,8 @@ static int send_rows(struct sender *s, struct csv_list *l)
 		if (csv_read(&l->reader, err, sizeof err) != CSV_ROW)
 			return list_error(s, "changed while it was read");
 		send_row(s, l, &res);
+		if (tty)
+			fputs("\r\033[K", stderr);   /* the progress line makes room for the row's */
 		report_row(row, &res);
 		tally_reply(&t, &res.rcpt.reply);
 		if (tty)

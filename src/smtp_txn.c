@@ -334,6 +334,7 @@ static int final_replies(struct smtp_client *c, struct txn_message *m)
 int txn_send(struct smtp_client *c, struct txn_message *m)
 {
 	int smtputf8 = needs_smtputf8(m);
+	m->reset_done = 0;
 	if (refuse_downgrade(c, m, smtputf8) < 0)
 		return 0;
 	int count = envelope(c, m, smtputf8);
@@ -351,5 +352,6 @@ int txn_send(struct smtp_client *c, struct txn_message *m)
 		return -1;
 	/* no recipient, or a refused DATA/BDAT: clear the transaction */
 	client_command(c, "RSET", 0);
+	m->reset_done = 1;
 	return client_read_reply(c, &reply) < 0 || reply_class(&reply) != 2 ? -1 : 0;
 }

@@ -29,6 +29,7 @@ struct txn_message {
 	size_t nrcpts;
 	int fd;                    /* the message, read from offset 0 */
 	int reset_first;           /* RSET before MAIL: a session used before */
+	int reset_done;            /* set by txn_send: it ended with a RSET of its own */
 	struct txn_info info;
 };
 

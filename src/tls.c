@@ -1,8 +1,10 @@
 /* tls.c - server TLS context. */
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +63,10 @@ SSL_CTX *tls_client_context(int verify, const char *ca_file, char *err, size_t e
 
 int tls_client_set_peer(SSL *ssl, const char *host)
 {
+	unsigned char addr[16];
+	if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+		/* no SNI for an address (RFC 6066 3); the certificate must name it */
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1;
 	if (!SSL_set_tlsext_host_name(ssl, host))
 		return 0;
 	/* SSL_set1_host is checked only when the context verifies */

@@ -77,6 +77,10 @@ counters_are() {
 	[ "$(sink_counters)" = "$1" ]
 }
 
+counters_match() {
+	[[ $(sink_counters) =~ $1 ]]
+}
+
 dumped() {
 	find "$SINK_DIR/dump" -type f | wc -l
 }
@@ -286,7 +290,8 @@ ends_with() {
 	[ "$status" -eq 69 ]
 	[[ $output == *"smtp-send: <b@example.net>: 554 5.7.4 127.0.0.1:$SINK_PORT does not offer STARTTLS"* ]]
 	! grep -q '>>> AUTH\|>>> MAIL' <<<"$output"
-	mp_wait_until 10 counters_are "sess=1 quit=0 mesg=0"
+	# one session, which ended (with or without QUIT) before any message
+	mp_wait_until 10 counters_match '^sess=1 quit=[01] mesg=0$'
 	[ "$(dumped)" -eq 0 ]
 }
 
@@ -587,7 +592,9 @@ row=2 to=<c@example.net> reply=535 5.7.8" ]
 	[[ $args == *"smtp-send -S 127.0.0.1:$LISTEN_PORT"* ]]
 	[[ $args != *"$pw"* ]]
 	! grep -qaF -- "$pw" "/proc/$pid/cmdline"
-	# the value is wiped from the environment block the kernel shows
+	# the value is wiped from the environment block the kernel shows (the
+	# name SMTP_PASSWORD= stays there, followed by NULs: the kernel's copy
+	# of the block cannot shrink; see smtp-send(1), PASSWORDS)
 	! grep -qaF -- "$pw" "/proc/$pid/environ"
 	! tr '\0' '\n' < "/proc/$pid/environ" | grep -qa '^SMTP_PASSWORD=.'
 	touch "$MP_DIR/stall/go"

@@ -318,3 +318,35 @@ template() {
 	run grep -c hidden "$OUT/1.eml"
 	[ "$output" = 0 ]
 }
+
+@test "options after the recipients are options; --ca and --insecure need -T; a missing --ca file is 66" {
+	sink "$OUT"
+	printf 'Subject: x\n\nx\n' > "$MP_DIR/msg"
+	run send -f a@example.org bob@example.net -v < "$MP_DIR/msg"
+	[ "$status" -eq 0 ]
+	[[ $output == *">>> RCPT TO:<bob@example.net>"* ]]
+	[ "$(env_field "$OUT/1.env" rcpt_tos)" = "['bob@example.net']" ]
+	run send -f a@example.org -- -bob@example.net < "$MP_DIR/msg"
+	[ "$status" -eq 64 ]
+	run send --insecure -f a@example.org bob@example.net < "$MP_DIR/msg"
+	[ "$status" -eq 64 ]
+	run send -T tls --ca "$MP_DIR/no-such.pem" -f a@example.org bob@example.net < "$MP_DIR/msg"
+	[ "$status" -eq 66 ]
+	[[ $output == *"no-such.pem"* ]]
+	[ "$(sink_count "$OUT")" -eq 1 ]
+}
+
+@test "CSV: spaces around the address are dropped; a refused row is followed by one RSET, not two" {
+	printf 'rcpt no@example.net 550 5.1.1 no such user\n' > "$MP_DIR/script"
+	sink "$OUT" --script "$MP_DIR/script"
+	template
+	printf 'name, email ,town\nAnn, ann@example.net ,A\nNo,no@example.net,B\nCid,cid@example.net,C\n' > "$MP_DIR/list.csv"
+	run send -v -f club@example.org --csv "$MP_DIR/list.csv" < "$MP_DIR/tpl"
+	[ "$status" -eq 69 ]
+	[[ $output == *"row=1 to=<ann@example.net> reply=250 2.0.0"* ]]
+	[[ $output == *"row=2 to=<no@example.net> reply=550 5.1.1"* ]]
+	[[ $output == *"row=3 to=<cid@example.net> reply=250 2.0.0"* ]]
+	# RSET before row 2, and the one that cleared row 2: none more before row 3
+	[ "$(grep -c '>>> RSET' <<< "$output")" -eq 2 ]
+	[ "$(sink_count "$OUT")" -eq 2 ]
+}
