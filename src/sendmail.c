@@ -773,38 +773,37 @@ static int mode_deliver(const struct options *o)
 	return deliver_with(o, &r, sender, sizeof sender);
 }
 
+/* Another program of ours (argv[0]; $env names another path), as the
+ * owner of the state directory when root runs us. */
+static int run_ours(const char *env, char *argv[])
+{
+	static struct conf conf;
+	int rc = load_conf(&conf);
+	if (rc == 0)
+		rc = become_state_owner(&conf);
+	if (rc)
+		return rc;
+	char program[PATH_MAX];
+	program_path(argv[0], env, program, sizeof program);
+	return run(program, argv);
+}
+
 /* -bs: a local SMTP session.  A local program is trusted to relay, as
  * Postfix's -bs does: the client is loopback unless a super-server (e.g.
  * tcpserver's TCPREMOTEIP, or a socket on stdin) says who it is. */
 static int mode_smtp(const struct options *o)
 {
 	(void)o;
-	static struct conf conf;
-	int rc = load_conf(&conf);
-	if (rc == 0)
-		rc = become_state_owner(&conf);
-	if (rc)
-		return rc;
-	char program[PATH_MAX];
-	program_path("smtp-recv", "MAILPIPE_RECV", program, sizeof program);
 	if (setenv("TCPREMOTEIP", "127.0.0.1", 0) < 0)
 		return EX_OSERR;
 	char *argv[] = { "smtp-recv", NULL };
-	return run(program, argv);
+	return run_ours("MAILPIPE_RECV", argv);
 }
 
 static int mode_relay(const char *flag)
 {
-	static struct conf conf;
-	int rc = load_conf(&conf);
-	if (rc == 0)
-		rc = become_state_owner(&conf);
-	if (rc)
-		return rc;
-	char program[PATH_MAX];
-	program_path("smtp-relay", "MAILPIPE_RELAY", program, sizeof program);
 	char *argv[] = { "smtp-relay", (char *)flag, NULL };
-	return run(program, argv);
+	return run_ours("MAILPIPE_RELAY", argv);
 }
 
 static int mode_list(const struct options *o)

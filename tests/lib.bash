@@ -20,6 +20,17 @@ mp_setup() {
 	MP_STATE=$MP_DIR/state
 }
 
+# mp_open_dirs [DIR]: lets other users (postfix, dovecot, mail) search DIR
+# (default $MP_DIR) and every directory above it up to the bats run
+# directory, which bats makes 0700: o+x on ours only, no read.
+mp_open_dirs() {
+	local d=${1:-$MP_DIR}
+	while [ "$d" != / ] && [[ $d == "$BATS_RUN_TMPDIR"* ]]; do
+		chmod o+x "$d"
+		d=$(dirname "$d")
+	done
+}
+
 # mp_conf KEY VALUE: set a mailpipe.conf key (later lines win: we rewrite).
 mp_conf() {
 	grep -v "^$1 " "$MAILPIPE_CONF/mailpipe.conf" > "$MP_DIR/conf.new" || true

@@ -30,15 +30,6 @@ teardown() {
 
 # ---- helpers ----------------------------------------------------------------
 
-# open_dirs DIR: let other users (postfix, mail) search DIR and the
-# directories above it up to the bats run directory, which bats makes 0700
-open_dirs() {
-	local d=$1
-	while [ "$d" != / ] && [[ $d == "$BATS_RUN_TMPDIR"* ]]; do
-		chmod o+x "$d"
-		d=$(dirname "$d")
-	done
-}
 
 gone() {   # gone PID: exited (a zombie not yet reaped by init counts as gone)
 	[ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
@@ -241,7 +232,7 @@ EOF
 	etc_before=$(find /etc/postfix -exec stat -c '%n %s %Y %a' {} + | sort)
 	PF_DIR=$T/postfix
 	mkdir "$PF_DIR"
-	open_dirs "$PF_DIR"
+	mp_open_dirs "$PF_DIR"
 	port=$(mp_free_port)
 	echo 's3cret pass' | "$TOOLS/peers-postfix" start-smarthost "$PF_DIR" "$port" alice@example.test "$T/maildir"
 	master=$(tr -d ' ' < "$PF_DIR/spool/pid/master.pid")
@@ -291,7 +282,7 @@ EOF
 @test "peers-postfix start-sink: any recipient, 2 MiB over BDAT lands byte for byte" {
 	PF_DIR=$T/postfix
 	mkdir "$PF_DIR"
-	open_dirs "$PF_DIR"
+	mp_open_dirs "$PF_DIR"
 	port=$(mp_free_port)
 	"$TOOLS/peers-postfix" start-sink "$PF_DIR" "$port" "$T/maildir"
 	master=$(tr -d ' ' < "$PF_DIR/spool/pid/master.pid")
@@ -359,7 +350,7 @@ EOF
 @test "dovecot-lmtp: LMTP on 127.0.0.1:PORT and DIR/lmtp, one reply per recipient, Maildir per user" {
 	DC_DIR=$T/dovecot
 	mkdir "$DC_DIR"
-	open_dirs "$DC_DIR"
+	mp_open_dirs "$DC_DIR"
 	port=$(mp_free_port)
 	run "$TOOLS/dovecot-lmtp" start "$DC_DIR" "$port"
 	[ "$status" -eq 0 ]

@@ -372,13 +372,7 @@ EOF
 	mp_listen
 	PF_DIR=$BATS_TEST_TMPDIR/postfix
 	mkdir "$PF_DIR"
-	# the user postfix must search every directory above its spool and
-	# data directories; bats makes them 0700.  Open only ours (o+x, no read).
-	d=$PF_DIR
-	while [ "$d" != / ] && [[ $d == "$BATS_RUN_TMPDIR"* ]]; do
-		chmod o+x "$d"
-		d=$(dirname "$d")
-	done
+	mp_open_dirs "$PF_DIR"   # for the user postfix
 	"$TOOLS/peers-postfix" start "$PF_DIR" "$MP_PORT"
 	master=$(cat "$PF_DIR/spool/pid/master.pid" | tr -d ' ')
 	# it listens on no TCP port at all (so never on 25)

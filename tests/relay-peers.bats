@@ -17,13 +17,7 @@ setup() {
 	PF_DIR=
 	DC_DIR=
 	mp_conf timeout 10
-	# the users postfix and mail must search every directory above their
-	# spools and Maildirs; bats makes them 0700.  Open only ours (o+x).
-	local d=$MP_DIR
-	while [ "$d" != / ] && [[ $d == "$BATS_RUN_TMPDIR"* ]]; do
-		chmod o+x "$d"
-		d=$(dirname "$d")
-	done
+	mp_open_dirs   # for the users postfix and mail
 }
 
 teardown() {

@@ -29,13 +29,7 @@ setup() {
 	TOOLS=$BATS_TEST_DIRNAME/tools
 	PF_DIR=
 	mp_conf timeout 10
-	# the user postfix (smtp-sink -u postfix, the private Postfix) must
-	# search every directory above its files; bats makes them 0700
-	local d=$MP_DIR
-	while [ "$d" != / ] && [[ $d == "$BATS_RUN_TMPDIR"* ]]; do
-		chmod o+x "$d"
-		d=$(dirname "$d")
-	done
+	mp_open_dirs   # for the users postfix and mail
 }
 
 teardown() {

@@ -469,12 +469,7 @@ EOF
 	mp_listen -s
 	PF_DIR=$BATS_TEST_TMPDIR/postfix
 	mkdir "$PF_DIR"
-	# the user postfix must search every directory above its spool
-	d=$PF_DIR
-	while [ "$d" != / ] && [[ $d == "$BATS_RUN_TMPDIR"* ]]; do
-		chmod o+x "$d"
-		d=$(dirname "$d")
-	done
+	mp_open_dirs "$PF_DIR"   # for the user postfix
 	echo secret | "$TOOLS/peers-postfix" start-submission "$PF_DIR" "$MP_PORT" alice@example.test
 	cat > "$MP_DIR/submit.eml" <<'EOF'
 From: Alice <alice@example.test>
