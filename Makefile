@@ -11,7 +11,11 @@ CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 DEFS     = -D_GNU_SOURCE
 endif
-ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) -MMD -MP
+# GMime (and glib) for the CGI programs; recursive, so that a `make check`
+# on a fresh machine asks pkg-config only after `deps` installed it
+GMIME_CFLAGS = $(shell pkg-config --cflags gmime-3.0 2>/dev/null)
+GMIME_LIBS   = $(shell pkg-config --libs gmime-3.0 2>/dev/null)
+ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) $(GMIME_CFLAGS) -I$(BUILD) -MMD -MP
 BUILD   ?= build
 BINDIR  ?= bin
 
@@ -43,14 +47,31 @@ MODS_sendmail   = conf cidr log fsutil msg_head mime_word store_run addr_list sm
                   smtp_txn tls
 LIBS_sendmail   = $(call STATIC,-lssl -lcrypto) -ldl -lpthread
 
-BINS = $(addprefix $(BINDIR)/,$(PROGS))
+# the webmail: CGI programs, in cgi-bin/ beside bin/
+CGIS    = inbox compose
+CGIDIR ?= $(dir $(BINDIR))cgi-bin
+WEB_MODS = conf cidr fsutil cgi webmail maildir mailbox mime_view msg_head mime_word
+MODS_inbox   = $(WEB_MODS)
+MODS_compose = $(WEB_MODS) mail_build resolve store_run log
+LIBS_inbox   = $(GMIME_LIBS) $(call STATIC,-lcrypto) -ldl -lpthread
+LIBS_compose = $(LIBS_inbox)
 
-all: $(BINS)
+BINS = $(addprefix $(BINDIR)/,$(PROGS))
+CGI_BINS = $(addprefix $(CGIDIR)/,$(CGIS))
+
+all: $(BINS) $(CGI_BINS)
+
+# the stylesheet, compiled into inbox as a C string
+$(BUILD)/webmail.css.h: src/webmail.css | $(BUILD)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+$(BUILD)/inbox.o: $(BUILD)/webmail.css.h
+# where an installed CGI program finds mail-store
+$(BUILD)/store_run.o: ALL_CFLAGS += -DSBINDIR='"$(SBINDIR)"'
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD) $(BINDIR):
+$(BUILD) $(BINDIR) $(CGIDIR):
 	mkdir -p $@
 
 .SECONDARY:
@@ -58,15 +79,19 @@ $(BUILD) $(BINDIR):
 $(BINDIR)/%: $(BUILD)/%.o $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(MODS_$$*))) Makefile | $(BINDIR)
 	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS_$*)
 
+$(CGIDIR)/%: $(BUILD)/%.o $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(MODS_$$*))) Makefile | $(CGIDIR)
+	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS_$*)
+
 -include $(wildcard $(BUILD)/*.d)
 
 # ---- dependencies (apt-get on Debian 12) --------------------------------
-DEPS_APT = build-essential libsqlite3-dev libssl-dev libcrypt-dev \
+DEPS_APT = build-essential libsqlite3-dev libssl-dev libcrypt-dev libgmime-3.0-dev pkg-config \
            bats swaks python3 postfix systemd sqlite3 cppcheck procps \
            mandoc iproute2 util-linux perl openssl time clang \
            libsasl2-modules libnet-ssleay-perl python3-aiosmtpd dnsmasq-base \
            dovecot-core dovecot-lmtpd sasl2-bin libsasl2-modules-db \
-           git git-email s-nail bsd-mailx
+           git git-email s-nail bsd-mailx \
+           lighttpd chromium libpython3.11-testsuite curl
 deps:
 	@missing=$$(for p in $(DEPS_APT); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -75,6 +100,12 @@ deps:
 	    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# node and npm for the browser tests (Debian's, unless some node/npm is there)
+	@command -v npm >/dev/null || { echo "make deps: installing nodejs npm"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@# playwright-core as pinned in tests/web/package-lock.json (drives /usr/bin/chromium)
+	@[ -d tests/web/node_modules/playwright-core ] || { echo "make deps: npm ci in tests/web"; \
+	    cd tests/web && npm ci --no-audit --no-fund --loglevel=error; }
 
 # ---- tests ----------------------------------------------------------------
 check: deps all
@@ -158,6 +189,6 @@ uninstall:
 	[ -L $(DESTDIR)/usr/sbin/sendmail ] && rm -f $(DESTDIR)/usr/sbin/sendmail || true
 
 clean:
-	rm -rf $(BUILD) $(BINS) tests/out tests/gen
+	rm -rf $(BUILD) $(BINS) $(CGI_BINS) tests/out tests/gen
 
 .PHONY: all deps check check-sanitize cppcheck fuzz fuzz-build bench demo demo-stop clean install uninstall

@@ -57,9 +57,23 @@ void program_path(const char *name, const char *env, char *buf, size_t size)
 		snprintf(buf, size, "%s", name);   /* found in $PATH */
 }
 
+#ifndef SBINDIR
+#define SBINDIR "/usr/local/sbin"
+#endif
+
 void store_program(char *buf, size_t size)
 {
 	program_path("mail-store", "MAILPIPE_STORE", buf, size);
+	if (access(buf, X_OK) == 0 || secure_getenv("MAILPIPE_STORE"))
+		return;
+	/* the CGI programs: cgi-bin/ beside bin/ in the build, elsewhere once installed */
+	char *slash = strrchr(buf, '/');
+	char alt[PATH_MAX];
+	if (slash && snprintf(alt, sizeof alt, "%.*s/../bin/mail-store", (int)(slash - buf), buf) <
+			     (int)sizeof alt && access(alt, X_OK) == 0)
+		snprintf(buf, size, "%s", alt);
+	else if (access(SBINDIR "/mail-store", X_OK) == 0)
+		snprintf(buf, size, "%s", SBINDIR "/mail-store");
 }
 
 static void run_child(const char *program, int msg_fd, int out_fd, char **argv)
