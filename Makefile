@@ -116,9 +116,9 @@ check-sanitize: deps
 	$(MAKE) SANITIZE=1 BUILD=build/san BINDIR=build/san/bin
 	MP_BIN=$(CURDIR)/build/san/bin MP_SANITIZE=1 tests/run-all
 
-cppcheck:
+cppcheck: $(BUILD)/webmail.css.h
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	    --std=c11 --inline-suppr -D_GNU_SOURCE src
+	    --std=c11 --inline-suppr -D_GNU_SOURCE -I$(BUILD) src
 
 # ---- fuzzing (clang libFuzzer + ASan + UBSan) -------------------------------
 FUZZ_SECONDS ?= 60

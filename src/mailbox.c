@@ -247,7 +247,7 @@ static int copy_fd(int in, int out, unsigned long long *size)
 int mbox_add(const char *to_dir, int fd, const char *flags, const char *host)
 {
 	char tmp[PATH_MAX], cur[PATH_MAX], final[PATH_MAX];
-	struct maildir_file f;
+	struct maildir_file f = { 0 };
 	if (make_folder(to_dir) < 0 || path_join(tmp, sizeof tmp, to_dir, "tmp") < 0 ||
 	    path_join(cur, sizeof cur, to_dir, "cur") < 0)
 		return -1;
