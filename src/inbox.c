@@ -59,7 +59,7 @@ static void summarize(const char *path, struct summary *s)
 {
 	struct mime_msg m;
 	memset(s, 0, sizeof *s);
-	if (mime_open(path, &m) < 0) {
+	if (mime_open_header(path, &m) < 0) {
 		s->from = g_strdup("");
 		s->subject = g_strdup("(cannot be read)");
 		return;

@@ -14,13 +14,9 @@ void mime_init(void)
 	g_mime_init();
 }
 
-int mime_open(const char *path, struct mime_msg *m)
+static int parse(struct mime_msg *m, GMimeStream *stream)
 {
-	memset(m, 0, sizeof *m);
-	m->stream = g_mime_stream_fs_open(path, O_RDONLY, 0, NULL);
-	if (!m->stream)
-		return -1;
-	GMimeParser *parser = g_mime_parser_new_with_stream(m->stream);
+	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
 	m->msg = g_mime_parser_construct_message(parser, NULL);
 	g_object_unref(parser);
 	if (!m->msg) {
@@ -28,6 +24,35 @@ int mime_open(const char *path, struct mime_msg *m)
 		return -1;
 	}
 	return 0;
+}
+
+int mime_open(const char *path, struct mime_msg *m)
+{
+	memset(m, 0, sizeof *m);
+	m->stream = g_mime_stream_fs_open(path, O_RDONLY, 0, NULL);
+	return m->stream ? parse(m, m->stream) : -1;
+}
+
+#define HEADER_READ_MAX 65536
+
+int mime_open_header(const char *path, struct mime_msg *m)
+{
+	memset(m, 0, sizeof *m);
+	m->stream = g_mime_stream_fs_open(path, O_RDONLY, 0, NULL);
+	if (!m->stream)
+		return -1;
+	char *buf = g_malloc(HEADER_READ_MAX);
+	gssize n = g_mime_stream_read(m->stream, buf, HEADER_READ_MAX);
+	char *end = n > 0 ? g_strstr_len(buf, n, "\n\n") : NULL;
+	char *crlf = n > 0 ? g_strstr_len(buf, n, "\n\r\n") : NULL;   /* a file with CRLF */
+	if (crlf && (!end || crlf < end))
+		end = crlf + 1;
+	gint64 stop = end ? (gint64)(end - buf) + 2 : n > 0 ? n : 0;
+	g_free(buf);
+	GMimeStream *head = g_mime_stream_substream(m->stream, 0, stop);
+	int rc = parse(m, head);
+	g_object_unref(head);
+	return rc;
 }
 
 void mime_close(struct mime_msg *m)

@@ -30,6 +30,9 @@ struct mime_part_info {
 /* GMime's one-time setup. */
 void mime_init(void);
 int mime_open(const char *path, struct mime_msg *m);
+/* Only the header (at most its first 64 KiB): what a list needs, at the
+ * same cost for a 25 MiB message as for a small one. */
+int mime_open_header(const char *path, struct mime_msg *m);
 void mime_close(struct mime_msg *m);
 
 /* Decoded header values (g_free them); "" when absent. */
