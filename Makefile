@@ -167,6 +167,7 @@ demo-stop:
 PREFIX  ?= /usr/local
 SBINDIR  = $(PREFIX)/sbin
 MANDIR   = $(PREFIX)/share/man
+WEBDIR   = $(PREFIX)/lib/mailpipe/cgi-bin
 USER_PROGS  = smtp-send
 ADMIN_PROGS = $(filter-out $(USER_PROGS),$(PROGS))
 
@@ -177,6 +178,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)/usr/sbin $(DESTDIR)/usr/lib
 	install -m 755 $(addprefix $(BINDIR)/,$(USER_PROGS)) $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(addprefix $(BINDIR)/,$(ADMIN_PROGS)) $(DESTDIR)$(SBINDIR)
+	install -d $(DESTDIR)$(WEBDIR)
+	install -m 755 $(CGI_BINS) $(DESTDIR)$(WEBDIR)
 	for f in man/*.[1578]; do \
 	    install -D -m 644 $$f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/} || exit 1; done
 	[ "$(SBINDIR)" = /usr/sbin ] || ln -sf $(SBINDIR)/sendmail $(DESTDIR)/usr/sbin/sendmail
@@ -184,6 +187,8 @@ install: all
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(USER_PROGS)) $(addprefix $(DESTDIR)$(SBINDIR)/,$(ADMIN_PROGS))
+	rm -f $(addprefix $(DESTDIR)$(WEBDIR)/,$(CGIS))
+	-rmdir $(DESTDIR)$(WEBDIR) $(DESTDIR)$(PREFIX)/lib/mailpipe 2>/dev/null
 	for f in man/*.[1578]; do rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/}; done
 	[ -L $(DESTDIR)/usr/lib/sendmail ] && rm -f $(DESTDIR)/usr/lib/sendmail || true
 	[ -L $(DESTDIR)/usr/sbin/sendmail ] && rm -f $(DESTDIR)/usr/sbin/sendmail || true

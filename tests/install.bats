@@ -15,6 +15,8 @@ setup() {
 		[ -x "$ROOT/usr/local/sbin/$p" ]
 	done
 	[ -x "$ROOT/usr/local/bin/smtp-send" ]
+	[ -x "$ROOT/usr/local/lib/mailpipe/cgi-bin/inbox" ]
+	[ -x "$ROOT/usr/local/lib/mailpipe/cgi-bin/compose" ]
 	[ "$(readlink "$ROOT/usr/sbin/sendmail")" = /usr/local/sbin/sendmail ]
 	[ "$(readlink "$ROOT/usr/lib/sendmail")" = ../sbin/sendmail ]
 	for page in "$TOP"/man/*.[1578]; do
