@@ -104,28 +104,20 @@ static char *prefixed(const char *prefix, const char *subject)
 /* The original text with "> " before every line. */
 static char *quoted(const struct mime_msg *m, const char *from)
 {
-	struct mime_part_info body;
 	GString *out = g_string_new("\n\n");
 	g_string_append_printf(out, "%s wrote:\n", from);
-	if (mime_body_part(m, &body)) {
-		size_t len;
-		int cut;
-		char *text = mime_text(body.obj, &len, &cut);
-		if (text && strcmp(body.type, "text/html") == 0) {
-			char *plain = mime_html_to_text(text, len);
-			g_free(text);
-			text = plain;
-		}
-		for (char *line = text, *next; line && *line; line = next) {
-			next = strchr(line, '\n');
-			size_t n = next ? (size_t)(next - line) : strlen(line);
-			g_string_append(out, "> ");
-			g_string_append_len(out, line, (gssize)n);
-			g_string_append_c(out, '\n');
-			next = next ? next + 1 : NULL;
-		}
-		g_free(text);
+	size_t len;
+	int cut;
+	char *text = mime_body_text(m, &len, &cut);
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		size_t n = next ? (size_t)(next - line) : strlen(line);
+		g_string_append(out, "> ");
+		g_string_append_len(out, line, (gssize)n);
+		g_string_append_c(out, '\n');
+		next = next ? next + 1 : NULL;
 	}
+	g_free(text);
 	return g_string_free(out, FALSE);
 }
 

@@ -38,6 +38,15 @@ ssize_t read_some(int fd, void *buf, size_t n)
 	}
 }
 
+ssize_t pread_some(int fd, void *buf, size_t n, off_t off)
+{
+	ssize_t got;
+	do
+		got = pread(fd, buf, n, off);
+	while (got < 0 && errno == EINTR);
+	return got;
+}
+
 int fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -14,6 +14,8 @@
 int write_all(int fd, const void *buf, size_t n);
 /* Reads up to n bytes, retrying on EINTR; the count, 0 at EOF, -1/errno. */
 ssize_t read_some(int fd, void *buf, size_t n);
+/* pread(2) retrying on EINTR; the count, 0 at EOF, -1/errno. */
+ssize_t pread_some(int fd, void *buf, size_t n, off_t off);
 /* fsync(2) of a directory, so a rename or a new entry in it is durable. */
 int fsync_dir(const char *path);
 /* mkdir -p; each directory it creates is made durable in its parent. */

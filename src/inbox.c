@@ -254,25 +254,16 @@ static void attachment_item(const struct mime_part_info *p, void *arg)
 
 static void show_body(const struct mime_msg *m)
 {
-	struct mime_part_info body;
+	size_t len;
+	int cut;
+	char *text = mime_body_text(m, &len, &cut);
 	fputs("<div id=\"body\" class=\"body\">", stdout);
-	if (mime_body_part(m, &body)) {
-		size_t len;
-		int cut;
-		char *text = mime_text(body.obj, &len, &cut);
-		if (text && strcmp(body.type, "text/html") == 0) {
-			char *plain = mime_html_to_text(text, len);
-			g_free(text);
-			text = plain;
-			len = strlen(text);
-		}
-		if (text)
-			html_n(text, len);
-		if (cut)
-			fputs("\n\n[The text goes on; it is too long to show here.]", stdout);
-		g_free(text);
-	}
+	if (text)
+		html_n(text, len);
+	if (cut)
+		fputs("\n\n[The text goes on; it is too long to show here.]", stdout);
 	fputs("</div>\n", stdout);
+	g_free(text);
 }
 
 static void message_actions(const struct inbox *in, const char *name)

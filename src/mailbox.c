@@ -229,9 +229,7 @@ static int copy_fd(int in, int out, unsigned long long *size)
 	char buf[STREAM_BUF];
 	off_t off = 0;
 	for (;;) {
-		ssize_t n = pread(in, buf, sizeof buf, off);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = pread_some(in, buf, sizeof buf, off);
 		if (n < 0)
 			return -1;
 		if (n == 0)

@@ -233,6 +233,23 @@ char *mime_text(GMimeObject *part, size_t *len, int *cut)
 	return valid;
 }
 
+char *mime_body_text(const struct mime_msg *m, size_t *len, int *cut)
+{
+	struct mime_part_info body;
+	*len = 0;
+	*cut = 0;
+	if (!mime_body_part(m, &body))
+		return NULL;
+	char *text = mime_text(body.obj, len, cut);
+	if (text && strcmp(body.type, "text/html") == 0) {
+		char *plain = mime_html_to_text(text, *len);
+		g_free(text);
+		text = plain;
+		*len = strlen(text);
+	}
+	return text;
+}
+
 int mime_write_content(GMimeObject *part, FILE *out)
 {
 	fflush(out);

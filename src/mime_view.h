@@ -55,6 +55,9 @@ int mime_body_part(const struct mime_msg *m, struct mime_part_info *info);
  * MIME_TEXT_SHOWN_MAX octets: a new string (g_free) and its length;
  * *cut says whether there was more. */
 char *mime_text(GMimeObject *part, size_t *len, int *cut);
+/* The message's text as the page shows it (mime_body_part, HTML made
+ * text): a new string (g_free) or NULL when it has none. */
+char *mime_body_text(const struct mime_msg *m, size_t *len, int *cut);
 /* A part's decoded octets (or an attached message as it is) to out. */
 int mime_write_content(GMimeObject *part, FILE *out);
 

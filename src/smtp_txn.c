@@ -18,9 +18,7 @@ int txn_scan(int fd, struct txn_info *info)
 	int in_header = 1, at_line_start = 1, prev_cr = 0;
 	off_t off = 0;
 	for (;;) {
-		ssize_t n = pread(fd, buf, sizeof buf, off);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = pread_some(fd, buf, sizeof buf, off);
 		if (n < 0)
 			return -1;
 		if (n == 0)
