@@ -36,6 +36,7 @@
 struct prefill {
 	char *to, *cc, *subject, *body, *in_reply_to, *references;
 	char forward[MBOX_NAME_MAX];
+	const char *folder;   /* where the forwarded message is ("" the inbox) */
 };
 
 static void input(const char *id, const char *label, const char *type, const char *value)
@@ -57,7 +58,7 @@ static void hidden(const char *name, const char *value)
 
 static void show_form(const struct webmail *w, const struct prefill *p, const char *notice)
 {
-	cgi_page_start(200, "Write \xe2\x80\x94 mailpipe");
+	cgi_page_start(notice ? 400 : 200, "Write \xe2\x80\x94 mailpipe");
 	fputs("<header><nav class=\"folders\"><a href=\"inbox\">Inbox</a> <a href=\"inbox?folder=Sent\">"
 	      "Sent</a></nav><span class=\"user\">", stdout);
 	html(w->user);
@@ -85,6 +86,7 @@ static void show_form(const struct webmail *w, const struct prefill *p, const ch
 	hidden("references", p->references);
 	if (p->forward[0]) {
 		hidden("forward", p->forward);
+		hidden("folder", p->folder);
 		fputs("<p class=\"note\">The original message goes with it as an attachment.</p>\n", stdout);
 	}
 	fputs("<p class=\"send\"><button id=\"send\" type=\"submit\">Send</button></p>\n</form>\n</main>\n",
@@ -182,6 +184,7 @@ static void get_form(struct webmail *w)
 			p.subject = prefixed("Fwd: ", subject);
 			g_free(subject);
 			snprintf(p.forward, sizeof p.forward, "%s", e.name);
+			p.folder = folder;
 		}
 		mime_close(&m);
 	}
@@ -193,7 +196,7 @@ static void get_form(struct webmail *w)
 /* ---- the posted form -------------------------------------------------------- */
 
 struct form {
-	char *to, *cc, *bcc, *subject, *body, *csrf, *in_reply_to, *references, *forward;
+	char *to, *cc, *bcc, *subject, *body, *csrf, *in_reply_to, *references, *forward, *folder;
 	GMimeObject *attachments[ATTACHMENTS_MAX];
 	size_t nattachments;
 	GMimeObject *parsed;   /* the multipart the fields point into */
@@ -208,7 +211,7 @@ static char **field_slot(struct form *f, const char *name)
 		{ "body", offsetof(struct form, body) }, { "csrf", offsetof(struct form, csrf) },
 		{ "in_reply_to", offsetof(struct form, in_reply_to) },
 		{ "references", offsetof(struct form, references) },
-		{ "forward", offsetof(struct form, forward) },
+		{ "forward", offsetof(struct form, forward) }, { "folder", offsetof(struct form, folder) },
 	};
 	for (size_t i = 0; name && i < sizeof slots / sizeof *slots; i++)
 		if (strcmp(slots[i].name, name) == 0)
@@ -291,13 +294,18 @@ static int parse_multipart(FILE *body, const char *content_type, struct form *f,
 	return 0;
 }
 
-static int parse_urlencoded(FILE *body, struct form *f)
+static int parse_urlencoded(FILE *body, struct form *f, char *err, size_t err_size)
 {
 	struct cgi_params params = { 0 };
 	char *text = malloc(CGI_FORM_MAX + 1);
 	if (!text)
 		return -1;
 	size_t n = fread(text, 1, CGI_FORM_MAX, body);
+	if (n == CGI_FORM_MAX && fgetc(body) != EOF) {   /* files come as multipart/form-data */
+		snprintf(err, err_size, "a form without files may hold at most %d MB", CGI_FORM_MAX >> 20);
+		free(text);
+		return -1;
+	}
 	cgi_parse_urlencoded(text, n, &params);
 	free(text);
 	for (size_t i = 0; i < params.n; i++) {
@@ -312,7 +320,7 @@ static int parse_urlencoded(FILE *body, struct form *f)
 static void form_free(struct form *f)
 {
 	char *const texts[] = { f->to, f->cc, f->bcc, f->subject, f->body, f->csrf, f->in_reply_to,
-				f->references, f->forward };
+				f->references, f->forward, f->folder };
 	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
 		g_free(texts[i]);
 	for (size_t i = 0; i < f->nattachments; i++)
@@ -357,10 +365,19 @@ static void deliver(const struct webmail *w, struct mail_built *b)
 		return;
 	}
 	FILE *msg = tmpfile();
-	if (!msg || build_write(b->msg, fileno(msg)) < 0 || lseek(fileno(msg), 0, SEEK_SET) < 0) {
+	off_t size = msg && build_write(b->msg, fileno(msg)) == 0 ? lseek(fileno(msg), 0, SEEK_END) : -1;
+	if (size < 0 || lseek(fileno(msg), 0, SEEK_SET) < 0) {
 		cgi_error_page(500, "Not sent", "The message could not be written to a temporary file.");
 		if (msg)
 			fclose(msg);
+		return;
+	}
+	if ((uint64_t)size > w->conf.max_size) {   /* base64 makes files a third larger */
+		snprintf(err, sizeof err, "With its attachments encoded the message is %llu KB, more than "
+			 "the %llu KB this server takes. Nothing was sent.", (unsigned long long)size >> 10,
+			 (unsigned long long)w->conf.max_size >> 10);
+		cgi_error_page(413, "Too large", err);
+		fclose(msg);
 		return;
 	}
 	struct store_result result;
@@ -382,12 +399,13 @@ static void deliver(const struct webmail *w, struct mail_built *b)
 }
 
 /* The original of a forward, from the user's own mailbox. */
-static GMimeMessage *original(const struct webmail *w, const char *name, struct mime_msg *m)
+static GMimeMessage *original(const struct webmail *w, const char *name, const char *folder,
+			      struct mime_msg *m)
 {
-	char path[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct mbox_entry e;
-	if (!name || !*name || mbox_find(w->maildir, name, &e, path, sizeof path) < 0 ||
-	    mime_open(path, m) < 0)
+	if (!name || !*name || mbox_folder_dir(w->maildir, folder, dir, sizeof dir) < 0 ||
+	    mbox_find(dir, name, &e, path, sizeof path) < 0 || mime_open(path, m) < 0)
 		return NULL;
 	return m->msg;
 }
@@ -399,11 +417,11 @@ static void send_form(struct webmail *w, struct form *f)
 		.from = w->user, .to = f->to, .cc = f->cc, .bcc = f->bcc, .subject = f->subject,
 		.body = f->body, .in_reply_to = f->in_reply_to, .references = f->references,
 		.attachments = f->attachments, .nattachments = f->nattachments,
-		.msgid_domain = strchr(w->user, '@') + 1,
+		.msgid_domain = strchr(w->user, '@') + 1, .max_rcpts = w->conf.max_rcpt,
 	};
 	char err[300];
 	struct mail_built b;
-	if (f->forward && *f->forward && !(d.forward = original(w, f->forward, &orig))) {
+	if (f->forward && *f->forward && !(d.forward = original(w, f->forward, f->folder, &orig))) {
 		cgi_error_page(404, "Not sent", "The message to forward is not in the mailbox any more.");
 		return;
 	}
@@ -438,7 +456,7 @@ static void post_form(struct webmail *w)
 		cgi_error_page(400, "Bad request", "The form could not be read.");
 	} else if (g_ascii_strncasecmp(type, "multipart/form-data", 19) == 0
 			   ? parse_multipart(body, type, &f, err, sizeof err) < 0
-			   : parse_urlencoded(body, &f) < 0) {
+			   : parse_urlencoded(body, &f, err, sizeof err) < 0) {
 		cgi_error_page(400, "Not sent", err[0] ? err : "The form could not be read.");
 	} else if (!webmail_csrf_ok(w, f.csrf)) {
 		cgi_error_page(403, "Refused", "The form did not carry this session's CSRF token; nothing "

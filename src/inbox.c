@@ -41,9 +41,20 @@ static const char stylesheet[] =
 static int show_css(struct inbox *in)
 {
 	(void)in;
-	cgi_headers(200, "text/css; charset=UTF-8", "Cache-Control: max-age=3600\r\n");
+	printf("Status: 200 OK\r\nContent-Type: text/css; charset=UTF-8\r\n"
+	       "X-Content-Type-Options: nosniff\r\nCache-Control: max-age=3600\r\n\r\n");
 	fputs(stylesheet, stdout);
 	return 0;
+}
+
+/* "NAME" for a link's query, with "&folder=F" when not in the inbox. */
+static void name_param(const struct inbox *in, const char *name)
+{
+	url(name);
+	if (in->folder[0]) {
+		fputs("&amp;folder=", stdout);
+		url(in->folder);
+	}
 }
 
 /* ---- the list ------------------------------------------------------------ */
@@ -112,11 +123,7 @@ static void list_row(struct inbox *in, const struct mbox_entry *e)
 	printf("<tr class=\"message%s\"><td class=\"from\">", unread ? " unread" : "");
 	html(s.from);
 	fputs("</td><td class=\"subject\"><a class=\"subject\" href=\"inbox?m=", stdout);
-	url(e->name);
-	if (in->folder[0]) {
-		fputs("&amp;folder=", stdout);
-		url(in->folder);
-	}
+	name_param(in, e->name);
 	fputs("\">", stdout);
 	html(s.subject[0] ? s.subject : "(no subject)");
 	fputs("</a>", stdout);
@@ -231,7 +238,7 @@ static void attachment_item(const struct mime_part_info *p, void *arg)
 	fputs("<li>", stdout);
 	if (html_part) {
 		printf("<a class=\"html-part\" href=\"inbox?m=");
-		url(v->name);
+		name_param(v->in, v->name);
 		printf("&amp;html=%d\">The HTML version</a> (shown without scripts or remote images)</li>\n",
 		       p->index);
 		return;
@@ -240,16 +247,14 @@ static void attachment_item(const struct mime_part_info *p, void *arg)
 	snprintf(name, sizeof name, "%s", p->filename[0] ? p->filename : p->message ? "message.eml" :
 		 "attachment");
 	fputs("<a class=\"attachment\" href=\"inbox?m=", stdout);
-	url(v->name);
-	if (v->in->folder[0]) {
-		fputs("&amp;folder=", stdout);
-		url(v->in->folder);
-	}
+	name_param(v->in, v->name);
 	printf("&amp;part=%d\" download>", p->index);
 	html(name);
+	char size[32];
+	size_text(p->size, size, sizeof size);
 	fputs("</a> <span class=\"type\">(", stdout);
 	html(p->type);
-	fputs(")</span></li>\n", stdout);
+	printf(", %s)</span></li>\n", size);
 }
 
 static void show_body(const struct mime_msg *m)
@@ -272,11 +277,11 @@ static void message_actions(const struct inbox *in, const char *name)
 	if (in->folder[0])
 		printf("?folder=%s", in->folder);
 	fputs("\">Back</a> <a id=\"reply\" class=\"button\" href=\"compose?reply=", stdout);
-	url(name);
+	name_param(in, name);
 	fputs("\">Reply</a> <a id=\"replyall\" href=\"compose?all=1&amp;reply=", stdout);
-	url(name);
+	name_param(in, name);
 	fputs("\">Reply to all</a> <a id=\"forward\" href=\"compose?forward=", stdout);
-	url(name);
+	name_param(in, name);
 	fputs("\">Forward</a>\n", stdout);
 	if (strcmp(in->folder, "Trash") != 0) {
 		fputs("<form id=\"delete\" method=\"post\" action=\"inbox\">", stdout);
@@ -306,8 +311,12 @@ static int show_message(struct inbox *in, const char *name)
 	char *subject = mime_subject(&m), *from = mime_addresses(&m, GMIME_ADDRESS_TYPE_FROM);
 	char *to = mime_addresses(&m, GMIME_ADDRESS_TYPE_TO), *cc = mime_addresses(&m, GMIME_ADDRESS_TYPE_CC);
 	char *date = mime_date(&m);
-	char title[300];
-	snprintf(title, sizeof title, "%.200s \xe2\x80\x94 mailpipe", *subject ? subject : "(no subject)");
+	char title[1024];
+	char *t = g_utf8_make_valid(*subject ? subject : "(no subject)", -1);
+	char *shown = g_utf8_substring(t, 0, MIN(g_utf8_strlen(t, -1), 120));   /* whole characters */
+	snprintf(title, sizeof title, "%s \xe2\x80\x94 mailpipe", shown);
+	g_free(shown);
+	g_free(t);
 	cgi_page_start(200, title);
 	folder_links(in);
 	fputs("<main>\n", stdout);
@@ -372,8 +381,11 @@ static int open_part(struct inbox *in, const char *name, const char *which, stru
 	char path[PATH_MAX];
 	if (find_message(in, name, &e, path, sizeof path) < 0)
 		return -1;
-	int index = which ? atoi(which) : 0;
-	if (mime_open(path, m) < 0 || index < 1 || !mime_part(m, index, p)) {
+	char *end = NULL;
+	long index = which ? strtol(which, &end, 10) : 0;
+	if (end && *end)
+		index = 0;   /* "2abc" is no part number */
+	if (mime_open(path, m) < 0 || index < 1 || index > 100000 || !mime_part(m, (int)index, p)) {
 		if (m->msg)
 			mime_close(m);
 		cgi_error_page(404, "No such part", "The message has no such part.");

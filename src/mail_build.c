@@ -28,7 +28,7 @@ static int good_mailbox(InternetAddress *a)
 
 /* Parses one field's list into the header (type, or none for Bcc) and
  * the envelope.  0, or -1 with err. */
-static int add_list(GMimeMessage *msg, int type, const char *label, const char *text,
+static int add_list(GMimeMessage *msg, int type, const char *label, const char *text, size_t max,
 		    struct mail_built *out, char *err, size_t err_size)
 {
 	if (!text || !*text)
@@ -47,8 +47,9 @@ static int add_list(GMimeMessage *msg, int type, const char *label, const char *
 			snprintf(err, err_size, "%s: \"%s\" is not an address", label, shown ? shown : "?");
 			g_free(shown);
 			rc = -1;
-		} else if (out->nrcpts == sizeof out->rcpts / sizeof *out->rcpts) {
-			snprintf(err, err_size, "too many recipients (at most %d a field)", BUILD_RCPTS_MAX);
+		} else if (out->nrcpts >= max || out->nrcpts == sizeof out->rcpts / sizeof *out->rcpts) {
+			snprintf(err, err_size, "too many recipients: at most %zu in To, Cc and Bcc together",
+				 max < BUILD_RCPTS_MAX ? max : (size_t)BUILD_RCPTS_MAX);
 			rc = -1;
 		} else {
 			out->rcpts[out->nrcpts++] =
@@ -173,9 +174,10 @@ int build_message(const struct mail_draft *d, struct mail_built *out, char *err,
 	GMimeMessage *msg = g_mime_message_new(TRUE);
 	out->msg = msg;
 	g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, NULL, d->from);
-	if (add_list(msg, GMIME_ADDRESS_TYPE_TO, "To", d->to, out, err, err_size) < 0 ||
-	    add_list(msg, GMIME_ADDRESS_TYPE_CC, "Cc", d->cc, out, err, err_size) < 0 ||
-	    add_list(msg, -1, "Bcc", d->bcc, out, err, err_size) < 0)
+	size_t max = d->max_rcpts ? d->max_rcpts : BUILD_RCPTS_MAX;
+	if (add_list(msg, GMIME_ADDRESS_TYPE_TO, "To", d->to, max, out, err, err_size) < 0 ||
+	    add_list(msg, GMIME_ADDRESS_TYPE_CC, "Cc", d->cc, max, out, err, err_size) < 0 ||
+	    add_list(msg, -1, "Bcc", d->bcc, max, out, err, err_size) < 0)
 		return -1;
 	if (out->nrcpts == 0) {
 		snprintf(err, err_size, "no recipient: write an address in To, Cc or Bcc");

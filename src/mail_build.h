@@ -11,7 +11,7 @@
 
 #include <gmime/gmime.h>
 
-#define BUILD_RCPTS_MAX 100
+#define BUILD_RCPTS_MAX 1000   /* the most max_rcpt can ask for here */
 
 struct mail_draft {
 	const char *from;
@@ -22,11 +22,12 @@ struct mail_draft {
 	size_t nattachments;
 	GMimeMessage *forward;         /* attached as message/rfc822, or NULL */
 	const char *msgid_domain;
+	size_t max_rcpts;              /* To, Cc and Bcc together (max_rcpt) */
 };
 
 struct mail_built {
 	GMimeMessage *msg;
-	char *rcpts[3 * BUILD_RCPTS_MAX];   /* envelope recipients (g_free) */
+	char *rcpts[BUILD_RCPTS_MAX];   /* envelope recipients (g_free) */
 	size_t nrcpts;
 };
 

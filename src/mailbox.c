@@ -53,6 +53,7 @@ static int parse_entry(const char *d_name, int in_new, struct mbox_entry *e)
 		return 0;
 	snprintf(e->flags, sizeof e->flags, "%s", info ? info + 3 : "");
 	e->in_new = in_new;
+	e->has_info = info != NULL;
 	e->time = strtoll(e->name, NULL, 10);
 	const char *s = strstr(e->name, ",S=");
 	e->size = s ? strtoull(s + 3, NULL, 10) : 0;
@@ -119,7 +120,8 @@ void mbox_list_free(struct mbox_list *list)
 int mbox_path(const char *dir, const struct mbox_entry *e, char *path, size_t size)
 {
 	int n = e->in_new ? snprintf(path, size, "%s/new/%s", dir, e->name)
-			  : snprintf(path, size, "%s/cur/%s:2,%s", dir, e->name, e->flags);
+		: e->has_info ? snprintf(path, size, "%s/cur/%s:2,%s", dir, e->name, e->flags)
+			      : snprintf(path, size, "%s/cur/%s", dir, e->name);
 	return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
@@ -188,6 +190,7 @@ int mbox_mark_seen(const char *dir, struct mbox_entry *e, char *path, size_t siz
 		return 0;
 	struct mbox_entry seen = *e;
 	seen.in_new = 0;
+	seen.has_info = 1;
 	add_flag(seen.flags, sizeof seen.flags, 'S');
 	char to[PATH_MAX];
 	if (mbox_path(dir, &seen, to, sizeof to) < 0 || rename(path, to) < 0 || sync_dirs(path, to) < 0)
@@ -214,6 +217,7 @@ int mbox_move(const char *dir, const struct mbox_entry *e, const char *to_dir)
 	char from[PATH_MAX], to[PATH_MAX];
 	struct mbox_entry moved = *e;
 	moved.in_new = 0;   /* in cur/ of the folder, read or not as it was */
+	moved.has_info = 1;
 	if (make_folder(to_dir) < 0 || mbox_path(dir, e, from, sizeof from) < 0 ||
 	    mbox_path(to_dir, &moved, to, sizeof to) < 0)
 		return -1;

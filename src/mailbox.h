@@ -15,6 +15,7 @@ struct mbox_entry {
 	char name[MBOX_NAME_MAX];   /* the base name, without ":2,FLAGS" */
 	char flags[32];             /* the flags after ":2," ("" in new/) */
 	int in_new;
+	int has_info;               /* in cur/ with ":2,": not every program writes it */
 	long long time;             /* the seconds the name starts with */
 	unsigned long long size;    /* its S=, or 0 */
 };

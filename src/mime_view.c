@@ -26,11 +26,34 @@ static int parse(struct mime_msg *m, GMimeStream *stream)
 	return 0;
 }
 
+/* A file GMime finds no message in (no header at all): all of it is the
+ * text of a message without fields, as a mail reader shows it. */
+static int as_plain_text(struct mime_msg *m, const char *path)
+{
+	m->stream = g_mime_stream_fs_open(path, O_RDONLY, 0, NULL);
+	if (!m->stream)
+		return -1;
+	m->msg = g_mime_message_new(FALSE);
+	GMimePart *text = g_mime_part_new_with_type("text", "plain");
+	GMimeDataWrapper *content = g_mime_data_wrapper_new_with_stream(m->stream,
+									GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_part_set_content(text, content);
+	g_object_unref(content);
+	g_mime_message_set_mime_part(m->msg, (GMimeObject *)text);
+	g_object_unref(text);
+	return 0;
+}
+
 int mime_open(const char *path, struct mime_msg *m)
 {
 	memset(m, 0, sizeof *m);
 	m->stream = g_mime_stream_fs_open(path, O_RDONLY, 0, NULL);
-	return m->stream ? parse(m, m->stream) : -1;
+	if (!m->stream)
+		return -1;
+	if (parse(m, m->stream) == 0 && g_mime_message_get_mime_part(m->msg))
+		return 0;
+	mime_close(m);
+	return as_plain_text(m, path);
 }
 
 #define HEADER_READ_MAX 65536
@@ -94,9 +117,21 @@ static void describe(GMimeObject *obj, int index, struct mime_part_info *info)
 	memset(info, 0, sizeof *info);
 	info->index = index;
 	info->obj = obj;
-	char *type = g_mime_content_type_get_mime_type(g_mime_object_get_content_type(obj));
-	snprintf(info->type, sizeof info->type, "%s", type ? type : "application/octet-stream");
-	g_free(type);
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	const char *media = ct ? g_mime_content_type_get_media_type(ct) : NULL;
+	const char *sub = ct ? g_mime_content_type_get_media_subtype(ct) : NULL;
+	const char *raw = g_mime_object_get_header(obj, "Content-Type");
+	while (raw && g_ascii_isspace(*raw))
+		raw++;
+	if (raw && g_ascii_strncasecmp(raw, "text", 4) == 0 &&
+	    (raw[4] == '\0' || raw[4] == ';' || g_ascii_isspace(raw[4]))) {
+		media = "text";   /* RFC 2045 5.2: "text" alone, which GMime calls octet-stream */
+		sub = "plain";
+	} else if (media && g_ascii_strcasecmp(media, "text") == 0 && (!sub || !*sub)) {
+		sub = "plain";
+	}
+	snprintf(info->type, sizeof info->type, "%s/%s", media && *media ? media : "application",
+		 media && *media && sub && *sub ? sub : "octet-stream");
 	for (char *p = info->type; *p; p++)
 		*p = (char)g_ascii_tolower(*p);
 	const char *name = GMIME_IS_PART(obj) ? g_mime_part_get_filename((GMimePart *)obj) : NULL;
@@ -106,6 +141,10 @@ static void describe(GMimeObject *obj, int index, struct mime_part_info *info)
 	int is_text = strncmp(info->type, "text/", 5) == 0;
 	info->attachment = info->message || (disp && g_mime_content_disposition_is_attachment(disp)) ||
 			   !is_text || info->filename[0];
+	GMimeDataWrapper *content = GMIME_IS_PART(obj) ? g_mime_part_get_content((GMimePart *)obj) : NULL;
+	gint64 encoded = content ? g_mime_stream_length(g_mime_data_wrapper_get_stream(content)) : -1;
+	int base64 = content && g_mime_data_wrapper_get_encoding(content) == GMIME_CONTENT_ENCODING_BASE64;
+	info->size = encoded < 0 ? 0 : base64 ? (unsigned long long)encoded * 3 / 4 : (unsigned long long)encoded;
 }
 
 struct walk {
@@ -141,29 +180,14 @@ struct find {
 	int index;
 	struct mime_part_info *info;
 	int found;
-	int body;   /* find the body instead: 1 plain wanted, html kept as fallback */
-	struct mime_part_info html;
 };
 
 static void find_one(const struct mime_part_info *p, void *arg)
 {
 	struct find *f = arg;
-	if (f->found)
-		return;
-	if (!f->body) {
-		if (p->index == f->index) {
-			*f->info = *p;
-			f->found = 1;
-		}
-		return;
-	}
-	if (p->attachment)
-		return;
-	if (strcmp(p->type, "text/plain") == 0) {
+	if (!f->found && p->index == f->index) {
 		*f->info = *p;
 		f->found = 1;
-	} else if (strcmp(p->type, "text/html") == 0 && !f->html.index) {
-		f->html = *p;
 	}
 }
 
@@ -172,17 +196,6 @@ int mime_part(const struct mime_msg *m, int index, struct mime_part_info *info)
 	struct find f = { .index = index, .info = info };
 	mime_parts(m, find_one, &f);
 	return f.found ? index : 0;
-}
-
-int mime_body_part(const struct mime_msg *m, struct mime_part_info *info)
-{
-	struct find f = { .info = info, .body = 1 };
-	mime_parts(m, find_one, &f);
-	if (!f.found && f.html.index) {
-		*info = f.html;
-		f.found = 1;
-	}
-	return f.found ? info->index : 0;
 }
 
 /* The decoded content of part into stream, through the charset filter
@@ -233,21 +246,79 @@ char *mime_text(GMimeObject *part, size_t *len, int *cut)
 	return valid;
 }
 
-char *mime_body_text(const struct mime_msg *m, size_t *len, int *cut)
+/* The text parts a reader sees, gathered in order. */
+struct gather {
+	GString *out;
+	int cut;
+};
+
+static void gather_part(struct gather *g, GMimeObject *obj, const char *type)
 {
-	struct mime_part_info body;
-	*len = 0;
-	*cut = 0;
-	if (!mime_body_part(m, &body))
-		return NULL;
-	char *text = mime_text(body.obj, len, cut);
-	if (text && strcmp(body.type, "text/html") == 0) {
-		char *plain = mime_html_to_text(text, *len);
+	size_t len;
+	int cut;
+	char *text = mime_text(obj, &len, &cut);
+	if (text && strcmp(type, "text/html") == 0) {
+		char *plain = mime_html_to_text(text, len);
 		g_free(text);
 		text = plain;
-		*len = strlen(text);
+		len = strlen(text);
 	}
-	return text;
+	if (!text)
+		return;
+	if (g->out->len)   /* one part after another, as a list footer follows the text */
+		g_string_append(g->out, g->out->str[g->out->len - 1] == '\n' ? "\n" : "\n\n");
+	size_t room = MIME_TEXT_SHOWN_MAX - g->out->len;
+	g_string_append_len(g->out, text, (gssize)(len < room ? len : room));
+	g->cut |= cut || len > room;
+	g_free(text);
+}
+
+/* multipart/alternative: one of its parts, the plain text when there is. */
+static GMimeObject *alternative(GMimeMultipart *mp)
+{
+	int n = g_mime_multipart_get_count(mp);
+	for (int i = 0; i < n; i++) {
+		GMimeObject *child = g_mime_multipart_get_part(mp, i);
+		if (g_mime_content_type_is_type(g_mime_object_get_content_type(child), "text", "plain"))
+			return child;
+	}
+	return n ? g_mime_multipart_get_part(mp, 0) : NULL;
+}
+
+static void gather(GMimeObject *obj, struct gather *g, int depth)
+{
+	if (!obj || depth > DEPTH_MAX || g->out->len >= MIME_TEXT_SHOWN_MAX)
+		return;
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = (GMimeMultipart *)obj;
+		const char *prologue = g_mime_multipart_get_prologue(mp);
+		int n = g_mime_multipart_get_count(mp);
+		if (n == 0 && prologue)   /* its boundary never came: all is text */
+			g_string_append_len(g->out, prologue, (gssize)MIN(strlen(prologue),
+						MIME_TEXT_SHOWN_MAX - g->out->len));
+		if (g_mime_content_type_is_type(g_mime_object_get_content_type(obj), "multipart", "alternative"))
+			gather(alternative(mp), g, depth + 1);
+		else
+			for (int i = 0; i < n; i++)
+				gather(g_mime_multipart_get_part(mp, i), g, depth + 1);
+		return;
+	}
+	struct mime_part_info info;
+	describe(obj, 0, &info);
+	if (!info.attachment && strncmp(info.type, "text/", 5) == 0)
+		gather_part(g, obj, info.type);
+}
+
+char *mime_body_text(const struct mime_msg *m, size_t *len, int *cut)
+{
+	struct gather g = { g_string_new(""), 0 };
+	gather(g_mime_message_get_mime_part(m->msg), &g, 0);
+	*cut = g.cut;
+	*len = g.out->len;
+	char *valid = g_utf8_make_valid(g.out->str, (gssize)g.out->len);
+	g_string_free(g.out, TRUE);
+	*len = strlen(valid);
+	return valid;
 }
 
 int mime_write_content(GMimeObject *part, FILE *out)
@@ -339,8 +410,13 @@ char *mime_html_to_text(const char *html_text, size_t len)
 				p = skip_to;
 			if (breaks && out->len && out->str[out->len - 1] != '\n')
 				g_string_append_c(out, '\n');
-			space = 0;
+			if (breaks)
+				space = 0;   /* else a space before <b> still stands before its text */
 			continue;
+		}
+		if (*p == '&' && space && out->len && out->str[out->len - 1] != '\n') {
+			g_string_append_c(out, ' ');
+			space = 0;
 		}
 		size_t used = *p == '&' ? entity(p, end, out) : 0;
 		if (used) {

@@ -25,6 +25,7 @@ struct mime_part_info {
 	char filename[512];        /* decoded, UTF-8; "" when none */
 	int attachment;            /* shown as a file, not as the body */
 	int message;               /* an attached message (message/rfc822) */
+	unsigned long long size;   /* about how many octets, decoded */
 };
 
 /* GMime's one-time setup. */
@@ -47,16 +48,13 @@ void mime_parts(const struct mime_msg *m, void (*fn)(const struct mime_part_info
 		void *arg);
 /* Part index, or 0 with info unset when there is none. */
 int mime_part(const struct mime_msg *m, int index, struct mime_part_info *info);
-/* The part the page shows as the message's text: the first text/plain
- * that is not an attachment, else the first such text/html; 0 if none. */
-int mime_body_part(const struct mime_msg *m, struct mime_part_info *info);
-
 /* A text part decoded and in UTF-8 (invalid sequences replaced), at most
  * MIME_TEXT_SHOWN_MAX octets: a new string (g_free) and its length;
  * *cut says whether there was more. */
 char *mime_text(GMimeObject *part, size_t *len, int *cut);
-/* The message's text as the page shows it (mime_body_part, HTML made
- * text): a new string (g_free) or NULL when it has none. */
+/* The message's text as the page shows it: every inline text part in
+ * order (of an alternative, the plain one), HTML made text, the text of a
+ * multipart whose boundary never came; a new string (g_free). */
 char *mime_body_text(const struct mime_msg *m, size_t *len, int *cut);
 /* A part's decoded octets (or an attached message as it is) to out. */
 int mime_write_content(GMimeObject *part, FILE *out);
