@@ -219,21 +219,26 @@ static char **field_slot(struct form *f, const char *name)
 	return NULL;
 }
 
-/* A text field's decoded value, at most FIELD_MAX octets; NULL if more. */
+/* A text field's value, at most FIELD_MAX octets (NULL if more), read
+ * in pieces so that a huge one is never in memory.  Browsers send form
+ * fields as they are, without a transfer encoding (RFC 7578 4.7). */
 static char *field_text(GMimeObject *part)
 {
 	GMimeDataWrapper *content = GMIME_IS_PART(part) ? g_mime_part_get_content((GMimePart *)part) : NULL;
-	if (!content)
+	GMimeStream *stream = content ? g_mime_data_wrapper_get_stream(content) : NULL;
+	if (!stream || g_mime_stream_reset(stream) < 0)
 		return g_strdup("");
-	gint64 length = g_mime_stream_length(g_mime_data_wrapper_get_stream(content));
-	if (length < 0 || length > FIELD_MAX)
-		return NULL;
-	GMimeStream *mem = g_mime_stream_mem_new();
-	g_mime_data_wrapper_write_to_stream(content, mem);
-	GByteArray *bytes = g_mime_stream_mem_get_byte_array((GMimeStreamMem *)mem);
-	char *text = g_strndup((const char *)bytes->data, bytes->len);
-	g_object_unref(mem);
-	return text;
+	GString *text = g_string_new("");
+	char buf[8192];
+	gssize n;
+	while ((n = g_mime_stream_read(stream, buf, sizeof buf)) > 0) {
+		if (text->len + (size_t)n > FIELD_MAX) {
+			g_string_free(text, TRUE);
+			return NULL;
+		}
+		g_string_append_len(text, buf, n);
+	}
+	return g_string_free(text, FALSE);
 }
 
 /* One part of the form: a field, or a file to attach.  0, or -1 with err. */
@@ -446,9 +451,8 @@ static void post_form(struct webmail *w)
 	int rc = cgi_spool_body(limit, &body);
 	const char *type = getenv("CONTENT_TYPE");
 	if (rc > 0) {
-		snprintf(err, sizeof err, "The message with its attachments is larger than the %llu MB "
-			 "this server takes. Nothing was sent.",
-			 (unsigned long long)(w->conf.max_size / (1024 * 1024)));
+		snprintf(err, sizeof err, "The message with its attachments is larger than the %llu KB "
+			 "this server takes. Nothing was sent.", (unsigned long long)(w->conf.max_size >> 10));
 		cgi_error_page(413, "Too large", err);
 		return;
 	}

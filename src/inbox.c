@@ -128,7 +128,7 @@ static void list_row(struct inbox *in, const struct mbox_entry *e)
 	html(s.subject[0] ? s.subject : "(no subject)");
 	fputs("</a>", stdout);
 	if (s.attachment)
-		fputs(" <span class=\"attachment\" title=\"attachment\">&#128206;</span>", stdout);
+		fputs(" <span class=\"attachment\" title=\"attachment\">file</span>", stdout);
 	printf("</td><td class=\"date\">");
 	html(s.date);
 	printf("</td><td class=\"size\">%s</td></tr>\n", size);
@@ -459,7 +459,7 @@ static int post_action(struct inbox *in)
 	if (!webmail_csrf_ok(&in->w, cgi_param(&form, "csrf"))) {
 		cgi_error_page(403, "Refused", "The form did not carry this session's CSRF token; nothing "
 			       "was changed.");
-	} else if (!action || strcmp(action, "delete") != 0 ||
+	} else if ((action && strcmp(action, "delete") != 0) ||   /* delete is the only one */
 		   mbox_folder_dir(in->w.maildir, folder, in->dir, sizeof in->dir) < 0) {
 		cgi_error_page(400, "Bad request", "Unknown action.");
 	} else {

@@ -37,6 +37,12 @@ static int add_list(GMimeMessage *msg, int type, const char *label, const char *
 		snprintf(err, err_size, "%s: a line break cannot be in an address", label);
 		return -1;
 	}
+	for (const char *at = strchr(text, '@'); at; at = strchr(at + 1, '@'))
+		if ((at > text && g_ascii_isspace(at[-1])) || g_ascii_isspace(at[1])) {
+			/* GMime would read "bob @example.org" as bob@example.org: a typo to point out */
+			snprintf(err, err_size, "%s: an address cannot have spaces around its @", label);
+			return -1;
+		}
 	InternetAddressList *list = internet_address_list_parse(NULL, text);
 	int n = list ? internet_address_list_length(list) : 0;
 	int rc = 0;

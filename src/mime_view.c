@@ -324,7 +324,8 @@ char *mime_body_text(const struct mime_msg *m, size_t *len, int *cut)
 int mime_write_content(GMimeObject *part, FILE *out)
 {
 	fflush(out);
-	GMimeStream *s = g_mime_stream_fs_new(dup(fileno(out)));
+	/* a pipe stream: a CGI's stdout is a pipe, which an fs stream cannot seek */
+	GMimeStream *s = g_mime_stream_pipe_new(dup(fileno(out)));
 	int rc = write_decoded(part, s, 0);
 	if (g_mime_stream_flush(s) < 0)
 		rc = -1;

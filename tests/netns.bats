@@ -128,7 +128,7 @@ hosts: files dns
 NETNS_DNS=1" ]
 	[ "$(md5sum /etc/resolv.conf /etc/hosts /etc/nsswitch.conf)" = "$before" ]
 	# nothing of ours in the outside mount table
-	! grep -q netns-dns /proc/self/mountinfo
+	! grep -q netns-dns /proc/self/mountinfo || false
 	[ -z "$(ls -A "$TMPDIR")" ]
 }
 
@@ -154,7 +154,7 @@ while True:
 	' _ "$D" "$PY" > "$D/out" 2>&1 &
 	pid=$!
 	mp_wait_until 10 test -e "$D/listening"
-	! mp_port_open 25
+	! mp_port_open 25 || false
 	touch "$D/checked"
 	wait "$pid"
 	cat "$D/out"
@@ -162,7 +162,7 @@ while True:
 	[ "$(cat "$D/addrs")" = "127.0.0.1/8 198.18.0.1/32 fd00:6e65:746e:7364::1/128 ::1/128" ]
 	[ "$(cat "$D/outside")" = ENETUNREACH ]
 	[ "$(cat "$D/inside")" = "220 inside" ]
-	! mp_port_open 25
+	! mp_port_open 25 || false
 }
 
 @test "netns-dns: COMMAND's exit status, stdin and stderr pass through; a bad zone line is 125" {

@@ -36,7 +36,7 @@ gone() {   # gone PID: exited (a zombie not yet reaped by init counts as gone)
 }
 
 port_closed() {
-	! mp_port_open "$1"
+	! mp_port_open "$1" || false
 }
 
 # start_sink [sink.py options]: a sink on a free port, dumps in $T/sink.
