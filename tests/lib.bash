@@ -31,6 +31,23 @@ mp_open_dirs() {
 	done
 }
 
+# The CGI programs of the build under test (CGI): $MP_CGI_DIR, else beside
+# MP_BIN's directory for another build (the sanitizer build:
+# build/san/cgi-bin), else cgi-bin/.  Fails when they are not built.
+mp_cgi_dir() {
+	if [ -n "${MP_CGI_DIR:-}" ]; then
+		CGI=$MP_CGI_DIR
+	elif [ -n "${MP_BIN:-}" ]; then
+		CGI=$(dirname "$MP_BIN")/cgi-bin
+	else
+		CGI=$TOP/cgi-bin
+	fi
+	[ -x "$CGI/inbox" ] && [ -x "$CGI/compose" ] || {
+		echo "no built CGI programs in $CGI (run make)" >&2
+		return 1
+	}
+}
+
 # mp_conf KEY VALUE: set a mailpipe.conf key (later lines win: we rewrite).
 mp_conf() {
 	grep -v "^$1 " "$MAILPIPE_CONF/mailpipe.conf" > "$MP_DIR/conf.new" || true

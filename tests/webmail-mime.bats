@@ -16,19 +16,7 @@ PYMAIL=/usr/lib/python3.11/test/test_email/data
 setup() {
 	load lib
 	mp_setup
-	# the CGIs of the build under test: beside MP_BIN's directory for
-	# another build (the sanitizer build: build/san/cgi-bin), else cgi-bin/
-	if [ -n "${MP_CGI_DIR:-}" ]; then
-		CGI=$MP_CGI_DIR
-	elif [ -n "${MP_BIN:-}" ]; then
-		CGI=$(dirname "$MP_BIN")/cgi-bin
-	else
-		CGI=$TOP/cgi-bin
-	fi
-	[ -x "$CGI/inbox" ] || {
-		echo "no built CGI program $CGI/inbox (run make)" >&2
-		return 1
-	}
+	mp_cgi_dir
 	BOB=$(mp_maildir bob)
 	ALICE=$(mp_maildir alice)
 	mkdir -p "$BOB"/{tmp,new,cur} "$ALICE"/{tmp,new,cur}

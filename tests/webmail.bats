@@ -12,19 +12,7 @@ bats_require_minimum_version 1.5.0
 setup() {
 	load lib
 	mp_setup
-	# the CGIs of the build under test: beside MP_BIN's directory for
-	# another build (the sanitizer build: build/san/cgi-bin), else cgi-bin/
-	if [ -n "${MP_CGI_DIR:-}" ]; then
-		CGI=$MP_CGI_DIR
-	elif [ -n "${MP_BIN:-}" ]; then
-		CGI=$(dirname "$MP_BIN")/cgi-bin
-	else
-		CGI=$TOP/cgi-bin
-	fi
-	[ -x "$CGI/inbox" ] && [ -x "$CGI/compose" ] || {
-		echo "no built CGI programs in $CGI (run make)" >&2
-		return 1
-	}
+	mp_cgi_dir
 	export MAILPIPE_STORE=${MAILPIPE_STORE:-$BIN/mail-store}
 	WEB_DIR=$MP_DIR/web
 	mkdir -p "$WEB_DIR"
