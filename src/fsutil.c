@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,6 +46,30 @@ ssize_t pread_some(int fd, void *buf, size_t n, off_t off)
 		got = pread(fd, buf, n, off);
 	while (got < 0 && errno == EINTR);
 	return got;
+}
+
+int temp_open(const char *prog, char *path, size_t size)
+{
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/tmp";
+	int n = snprintf(path, size, "%s/%s.", dir, prog);
+	if (n < 0 || (size_t)n + 7 > size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memset(path + n, 'X', 6);   /* the six characters mkstemp replaces */
+	path[n + 6] = '\0';
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (unlink(path) < 0) {   /* else it would outlive us */
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
 }
 
 int fsync_dir(const char *path)

@@ -16,6 +16,11 @@ int write_all(int fd, const void *buf, size_t n);
 ssize_t read_some(int fd, void *buf, size_t n);
 /* pread(2) retrying on EINTR; the count, 0 at EOF, -1/errno. */
 ssize_t pread_some(int fd, void *buf, size_t n, off_t off);
+/* An unlinked temporary file in $TMPDIR (or /tmp) named after prog,
+ * opened read-write and close-on-exec: nothing to clean up, whatever
+ * becomes of the process.  The fd, or -1/errno with the path it tried in
+ * path (size PATH_MAX). */
+int temp_open(const char *prog, char *path, size_t size);
 /* fsync(2) of a directory, so a rename or a new entry in it is durable. */
 int fsync_dir(const char *path);
 /* mkdir -p; each directory it creates is made durable in its parent. */

@@ -525,20 +525,10 @@ static ssize_t spool_write(void *cookie, const char *buf, size_t n)
  * whatever becomes of us. */
 static int spool_open(void)
 {
-	const char *dir = getenv("TMPDIR");
 	char path[PATH_MAX];
-	if (!dir || !*dir || path_join(path, sizeof path, dir, "sendmail.XXXXXX") < 0)
-		snprintf(path, sizeof path, "/tmp/sendmail.XXXXXX");
-	int fd = mkostemp(path, O_CLOEXEC);
-	if (fd < 0) {
+	int fd = temp_open("sendmail", path, sizeof path);
+	if (fd < 0)
 		fprintf(stderr, "sendmail: cannot create %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (unlink(path) < 0) {   /* else it would outlive us */
-		fprintf(stderr, "sendmail: cannot unlink %s: %s\n", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
 	return fd;
 }
 

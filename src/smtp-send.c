@@ -412,14 +412,10 @@ static void send_message(struct sender *s, struct txn_message *m)
 /* An unlinked temporary file, read and written: nothing to clean up. */
 static FILE *temp_file(void)
 {
-	const char *dir = getenv("TMPDIR");
 	char path[PATH_MAX];
-	if (!dir || !*dir || path_join(path, sizeof path, dir, "smtp-send.XXXXXX") < 0)
-		snprintf(path, sizeof path, "/tmp/smtp-send.XXXXXX");
-	int fd = mkstemp(path);
+	int fd = temp_open(PROG, path, sizeof path);
 	if (fd < 0)
 		return NULL;
-	unlink(path);
 	FILE *fp = fdopen(fd, "w+");
 	if (!fp)
 		close(fd);
