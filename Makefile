@@ -122,7 +122,7 @@ cppcheck: $(BUILD)/webmail.css.h
 
 # ---- fuzzing (clang libFuzzer + ASan + UBSan) -------------------------------
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = command data bdat auth conf merge
+FUZZ_TARGETS  = command data bdat auth conf merge webmail
 FUZZ_CFLAGS   = -std=c11 -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all
 FUZZ_SRC_command = src/smtp_addr.c
@@ -132,10 +132,13 @@ FUZZ_SRC_auth    = src/auth.c src/conf.c src/cidr.c src/smtp_io.c src/fsutil.c s
 FUZZ_LIBS_auth   = -lssl -lcrypto -lcrypt
 FUZZ_SRC_conf    = src/conf.c src/cidr.c
 FUZZ_SRC_merge   = src/csv.c src/merge.c src/msg_head.c src/mime_word.c
+FUZZ_SRC_webmail = src/mime_view.c src/cgi.c src/fsutil.c
+FUZZ_CFLAGS_webmail = $(GMIME_CFLAGS)
+FUZZ_LIBS_webmail = $(GMIME_LIBS)
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) src/*.h
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC_$*) $(FUZZ_LIBS_$*)
+	clang $(FUZZ_CFLAGS) $(FUZZ_CFLAGS_$*) -o $@ $< $(FUZZ_SRC_$*) $(FUZZ_LIBS_$*)
 
 fuzz-build: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
 
