@@ -22,7 +22,7 @@ BINDIR  ?= bin
 PROGS   = smtp-recv mail-store mailpipe-user smtp-relay smtp-send sendmail
 # the shared modules each program links
 MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve \
-                  tls auth
+                  tls auth peer
 # OpenSSL, SQLite and libcrypt are linked statically: relocating them at
 # every start was three quarters of a delivery's instructions (one process
 # per connection).  glibc stays shared.  The price: a security update of

@@ -27,6 +27,7 @@
 #include "fsutil.h"
 #include "auth.h"
 #include "log.h"
+#include "peer.h"
 #include "resolve.h"
 #include "smtp_addr.h"
 #include "smtp_data.h"
@@ -882,47 +883,6 @@ static void dispatch(struct session *s, char *line, size_t len)
 
 /* ---- the session --------------------------------------------------------- */
 
-/* The client's address: getpeername(0), else $TCPREMOTEIP, else $REMOTE_ADDR. */
-static void find_client(char *buf, size_t size)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, (socklen_t)size);
-			return;
-		}
-		if (ss.ss_family == AF_INET6) {
-			struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-			if (IN6_IS_ADDR_V4MAPPED(a))
-				inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)size);
-			else
-				inet_ntop(AF_INET6, a, buf, (socklen_t)size);
-			return;
-		}
-	}
-	static const char *const names[] = { "TCPREMOTEIP", "REMOTE_ADDR" };
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		const char *env = getenv(names[i]);
-		unsigned char bytes[16];
-		if (env && (inet_pton(AF_INET, env, bytes) == 1 || inet_pton(AF_INET6, env, bytes) == 1)) {
-			snprintf(buf, size, "%s", env);
-			return;
-		}
-	}
-	snprintf(buf, size, "unknown");
-}
-
-static void make_session_id(char *buf, size_t size)
-{
-	unsigned char r[6];
-	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-		unsigned long v = (unsigned long)getpid() ^ (unsigned long)time(NULL);
-		memcpy(r, &v, sizeof r < sizeof v ? sizeof r : sizeof v);
-	}
-	snprintf(buf, size, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
-}
-
 static void session_loop(struct session *s)
 {
 	static char line[AUTH_LINE_MAX + 1];
@@ -1037,8 +997,8 @@ int main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);  /* a file size limit becomes EFBIG, then 452 */
 	log_open("smtp-recv");
 	log_away_from_client(STDIN_FILENO);
-	make_session_id(s.sid, sizeof s.sid);
-	find_client(s.client, sizeof s.client);
+	peer_session_id(s.sid, sizeof s.sid);
+	peer_address(s.client, sizeof s.client);
 	log_context("sid", s.sid);
 	log_context("client", s.client);
 	s.spool.fd = -1;
