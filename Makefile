@@ -19,7 +19,7 @@ ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) $(GMIME_CFLAGS) -I$(BUILD) -MMD
 BUILD   ?= build
 BINDIR  ?= bin
 
-PROGS   = smtp-recv mail-store mailpipe-user smtp-relay smtp-send sendmail
+PROGS   = smtp-recv mail-store mailpipe-user smtp-relay smtp-send sendmail pop3-serve
 # the shared modules each program links
 MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve \
                   tls auth peer
@@ -43,6 +43,8 @@ LIBS_smtp-relay = $(call STATIC,-lssl -lcrypto -lsqlite3) -lresolv -lm -ldl -lpt
 LIBS_mailpipe-user = $(call STATIC,-lcrypt)
 MODS_smtp-send  = fsutil smtp_io smtp_client smtp_txn tls msg_head mime_word csv merge password
 LIBS_smtp-send  = $(call STATIC,-lssl -lcrypto) -ldl -lpthread
+MODS_pop3-serve = conf cidr log fsutil smtp_io tls auth peer maildir mailbox
+LIBS_pop3-serve = $(call STATIC,-lssl -lcrypto -lcrypt) -ldl -lpthread
 MODS_sendmail   = conf cidr log fsutil msg_head mime_word store_run addr_list smtp_io smtp_client \
                   smtp_txn tls
 LIBS_sendmail   = $(call STATIC,-lssl -lcrypto) -ldl -lpthread
@@ -90,7 +92,7 @@ DEPS_APT = build-essential libsqlite3-dev libssl-dev libcrypt-dev libgmime-3.0-d
            mandoc iproute2 util-linux perl openssl time clang \
            libsasl2-modules libnet-ssleay-perl python3-aiosmtpd dnsmasq-base \
            dovecot-core dovecot-lmtpd sasl2-bin libsasl2-modules-db \
-           git git-email s-nail bsd-mailx \
+           git git-email s-nail bsd-mailx dovecot-imapd sn fetchmail getmail6 \
            lighttpd chromium libpython3.11-testsuite curl
 deps:
 	@missing=$$(for p in $(DEPS_APT); do \

@@ -254,6 +254,7 @@ static const struct conf_key {
 	{ "notify_nntp",    set_string,  FIELD(notify_nntp) },
 	{ "notify_group",   set_string,  FIELD(notify_group) },
 	{ "dmarc_reject",   set_yesno,   FIELD(dmarc_reject) },
+	{ "pop3_plaintext_loopback", set_yesno, FIELD(pop3_plaintext_loopback) },
 };
 
 static int conf_key_line(struct conf_line *ctx, char *line)

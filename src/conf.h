@@ -46,6 +46,7 @@ struct conf {
 	char notify_nntp[256];
 	char notify_group[256];
 	int dmarc_reject;
+	int pop3_plaintext_loopback;   /* POP3 passwords without TLS from 127.0.0.1 / ::1 */
 	/* the other files */
 	char **domains;
 	size_t ndomains;
