@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #define DB_BUSY_MS 30000   /* wait this long for another writer, then 451 */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 #define DB_RETRY_MAX 3000   /* x 10 ms: for what the busy handler does not cover */
 
 static const char schema[] =
@@ -34,16 +34,35 @@ static const char schema[] =
 	" next_try INTEGER,"
 	" last_reply TEXT,"
 	" mailbox_file TEXT,"
-	" claim TEXT);"
+	" claim TEXT,"
+	" notice TEXT,"
+	" notice_claim TEXT,"
+	" notice_tries INTEGER NOT NULL DEFAULT 0,"
+	" notice_next INTEGER,"
+	" notice_reply TEXT);"
 	"CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(status, next_try);"
 	"CREATE INDEX IF NOT EXISTS recipients_message ON recipients(message);"
-	"CREATE INDEX IF NOT EXISTS messages_queue_file ON messages(queue_file);";
+	"CREATE INDEX IF NOT EXISTS messages_queue_file ON messages(queue_file);"
+	"CREATE INDEX IF NOT EXISTS recipients_notice ON recipients(notice) WHERE kind = 'local';";
 
 /* From version 1 (issue 3): the relay's claims and delay warnings. */
 static const char upgrade_from_1[] =
 	"ALTER TABLE recipients ADD COLUMN claim TEXT;"
 	"ALTER TABLE messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX IF NOT EXISTS messages_queue_file ON messages(queue_file);";
+
+/* From version 2 (issue 9): mail-notify's new-mail notices, one per local
+ * recipient.  notice is NULL until it is posted ('posted'), while a run
+ * posts it ('posting', under notice_claim), or when it was given up
+ * ('expired'); rows that were there before are announced like new ones
+ * (see mail-notify(8)). */
+static const char upgrade_from_2[] =
+	"ALTER TABLE recipients ADD COLUMN notice TEXT;"
+	"ALTER TABLE recipients ADD COLUMN notice_claim TEXT;"
+	"ALTER TABLE recipients ADD COLUMN notice_tries INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE recipients ADD COLUMN notice_next INTEGER;"
+	"ALTER TABLE recipients ADD COLUMN notice_reply TEXT;"
+	"CREATE INDEX IF NOT EXISTS recipients_notice ON recipients(notice) WHERE kind = 'local';";
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errsize)
 {
@@ -87,7 +106,8 @@ static int schema_version(sqlite3 *db)
  * deliveries take turns on an flock, so only one of them does it. */
 static int ensure_schema(sqlite3 *db, const char *lock_path, char *err, size_t errsize)
 {
-	if (schema_version(db) == DB_SCHEMA_VERSION)
+	/* a newer mailpipe made it: it only added columns, leave it be */
+	if (schema_version(db) >= DB_SCHEMA_VERSION)
 		return 0;
 	int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
@@ -97,10 +117,12 @@ static int ensure_schema(sqlite3 *db, const char *lock_path, char *err, size_t e
 		return -1;
 	}
 	int rc = 0, version = schema_version(db);
-	if (version != DB_SCHEMA_VERSION) {
-		char sql[sizeof schema + 128];
-		snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;%sPRAGMA user_version=%d;COMMIT;",
-			 version == 1 ? upgrade_from_1 : schema, DB_SCHEMA_VERSION);
+	if (version < DB_SCHEMA_VERSION) {
+		/* a new database gets the schema; an old one what it lacks, in steps */
+		char sql[sizeof schema + sizeof upgrade_from_1 + sizeof upgrade_from_2 + 128];
+		snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;%s%sPRAGMA user_version=%d;COMMIT;",
+			 version == 1 ? upgrade_from_1 : version == 2 ? "" : schema,
+			 version == 1 || version == 2 ? upgrade_from_2 : "", DB_SCHEMA_VERSION);
 		if (exec_retry(db, "PRAGMA journal_mode=WAL") != SQLITE_OK)
 			rc = fail(db, "set WAL mode", err, errsize);
 		else if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
