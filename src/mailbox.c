@@ -93,11 +93,23 @@ static int read_sub(const char *dir, const char *sub, struct mbox_list *l)
 	return rc;
 }
 
+/* The microseconds of "time.M<usec>P..." (Maildir's recommended names,
+ * ours and Dovecot's), or -1: names of one second sort by it, since the
+ * digits are not padded ("M99999" is before "M100000"). */
+static long usec_of(const char *name)
+{
+	const char *m = strstr(name, ".M");
+	return m && m[2] >= '0' && m[2] <= '9' ? strtol(m + 2, NULL, 10) : -1;
+}
+
 static int newest_first(const void *a, const void *b)
 {
 	const struct mbox_entry *x = a, *y = b;
 	if (x->time != y->time)
 		return x->time < y->time ? 1 : -1;
+	long ux = usec_of(x->name), uy = usec_of(y->name);
+	if (ux != uy)
+		return ux < uy ? 1 : -1;
 	return -strcmp(x->name, y->name);
 }
 

@@ -86,7 +86,8 @@ static void reply(struct pop3 *p, const char *fmt, ...)
 
 /* ---- the mailbox -------------------------------------------------------- */
 
-/* The size a message has on the wire: every LF not after a CR becomes CRLF. */
+/* The size a message has on the wire: every LF not after a CR becomes
+ * CRLF, and a last line without a line end gets one (send_message). */
 static int wire_size(const char *path, uint64_t *size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -95,6 +96,7 @@ static int wire_size(const char *path, uint64_t *size)
 	char buf[STREAM_BUF];
 	uint64_t total = 0;
 	int prev_cr = 0;
+	char last = '\n';
 	ssize_t n;
 	off_t off = 0;
 	while ((n = pread_some(fd, buf, sizeof buf, off)) > 0) {
@@ -103,9 +105,10 @@ static int wire_size(const char *path, uint64_t *size)
 			total += 1 + (buf[i] == '\n' && !prev_cr);
 			prev_cr = buf[i] == '\r';
 		}
+		last = buf[n - 1];
 	}
 	close(fd);
-	*size = total;
+	*size = total + (last != '\n' ? 2 : 0);
 	return n < 0 ? -1 : 0;
 }
 
@@ -227,15 +230,27 @@ static void send_chunk(struct pop3 *p, struct wire *w, const char *buf, size_t n
 	io_write(&p->io, out, o);
 }
 
-/* The message, or its header and lines body lines (TOP; lines < 0: all). */
-static int send_message(struct pop3 *p, const struct message *m, long lines)
+/* The message's file, opened: where the listing saw it, or where another
+ * reader (the webmail, Dovecot) has moved it since, found by its base
+ * name.  The fd, or -1 when it is gone. */
+static int open_message(struct pop3 *p, struct message *m)
 {
-	char path[PATH_MAX], buf[STREAM_BUF];
+	char path[PATH_MAX];
 	if (mbox_path(p->maildir, &m->e, path, sizeof path) < 0)
 		return -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
+	if (fd < 0 && errno == ENOENT && mbox_find(p->maildir, m->e.name, &m->e, path, sizeof path) == 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd;
+}
+
+/* The message from fd, or its header and lines body lines (TOP; lines < 0:
+ * all), then the final dot.  -1 on a read error: then no dot is sent, and
+ * the caller ends the session, so the client never takes half a message
+ * for a whole one. */
+static int send_message(struct pop3 *p, int fd, long lines)
+{
+	char buf[STREAM_BUF];
 	struct wire w = { .lines_left = lines };
 	ssize_t n = 0;
 	off_t off = 0;
@@ -244,6 +259,8 @@ static int send_message(struct pop3 *p, const struct message *m, long lines)
 		send_chunk(p, &w, buf, (size_t)n);
 	}
 	close(fd);
+	if (n < 0)
+		return -1;
 	if (w.mid_line)
 		io_write(&p->io, "\r\n", 2);
 	io_write(&p->io, ".\r\n", 3);
@@ -424,19 +441,34 @@ static void mark_seen(struct pop3 *p, struct message *m)
 		log_event("error", "error", "cannot mark read", "file", m->e.name, LOG_END);
 }
 
+/* RETR and TOP: the message, or -ERR when its file is gone since the
+ * listing; a read error half-way ends the session. */
+static int retrieve(struct pop3 *p, struct message *m, long lines, const char *ok)
+{
+	int fd = open_message(p, m);
+	if (fd < 0) {
+		reply(p, "-ERR that message is gone (another program removed it)");
+		return -1;
+	}
+	reply(p, "%s", ok);
+	if (send_message(p, fd, lines) < 0) {
+		log_event("error", "error", "cannot read a message", "file", m->e.name, LOG_END);
+		p->closing = 1;
+		return -1;
+	}
+	return 0;
+}
+
 static void cmd_retr(struct pop3 *p, char *arg)
 {
 	struct message *m = message_arg(p, arg);
+	char ok[64];
 	if (!m)
 		return;
-	reply(p, "+OK %llu octets", (unsigned long long)m->size);
-	if (send_message(p, m, -1) < 0) {
-		/* the +OK is out: all that is left is to end the session */
-		log_event("error", "error", "cannot read a message", "file", m->e.name, LOG_END);
-		p->closing = 1;
-		return;
-	}
-	mark_seen(p, m);
+	snprintf(ok, sizeof ok, "+OK %llu octets", (unsigned long long)m->size);
+	/* read only once the client has it all */
+	if (retrieve(p, m, -1, ok) == 0 && io_flush(&p->io) == 0)
+		mark_seen(p, m);
 }
 
 static void cmd_top(struct pop3 *p, char *arg)
@@ -450,11 +482,8 @@ static void cmd_top(struct pop3 *p, char *arg)
 	}
 	*space = '\0';
 	struct message *m = message_arg(p, arg);
-	if (!m)
-		return;
-	reply(p, "+OK top of message follows");
-	if (send_message(p, m, lines) < 0)
-		p->closing = 1;
+	if (m)
+		retrieve(p, m, lines, "+OK top of message follows");
 }
 
 static void cmd_dele(struct pop3 *p, char *arg)
@@ -494,8 +523,12 @@ static void cmd_quit(struct pop3 *p, char *arg)
 	for (size_t i = 0; i < p->n; i++) {
 		if (!p->msgs[i].deleted)
 			continue;
-		if (mbox_path(p->maildir, &p->msgs[i].e, path, sizeof path) == 0 &&
-		    (unlink(path) == 0 || errno == ENOENT))
+		struct mbox_entry *e = &p->msgs[i].e;
+		int gone = mbox_path(p->maildir, e, path, sizeof path) == 0 && unlink(path) == 0;
+		/* moved by another reader since the listing: found by its name */
+		if (!gone && errno == ENOENT)   /* else removed by someone: gone all the same */
+			gone = mbox_find(p->maildir, e->name, e, path, sizeof path) < 0 || unlink(path) == 0;
+		if (gone)
 			removed++;
 		else
 			failed++;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -91,6 +92,32 @@ static int tls_write_all(struct smtp_io *io, const char *p, size_t n)
 		} else if (tls_wait(io, w, deadline) != IO_OK) {
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* A plain write with a deadline: a client that stops reading must not
+ * hold the process (and what it holds, a mailbox lock) past the timeout.
+ * On a socket, send() without waiting takes what fits and poll waits for
+ * room; a pipe (a transcript test) is written as it is. */
+static int plain_write_all(struct smtp_io *io, const char *p, size_t n)
+{
+	long long deadline = now_ms() + (long long)io->timeout * 1000;
+	int socket = 1;
+	while (n > 0) {
+		if (socket && wait_for(io->wfd, POLLOUT, deadline) != IO_OK)
+			return -1;
+		ssize_t w = socket ? send(io->wfd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(io->wfd, p, n);
+		if (w < 0 && errno == ENOTSOCK && socket) {
+			socket = 0;
+			continue;
+		}
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
 	}
 	return 0;
 }
@@ -186,7 +213,7 @@ int io_flush(struct smtp_io *io)
 	int rc = 0;
 	if (io->out_len)
 		rc = io->ssl ? tls_write_all(io, io->out, io->out_len)
-			     : write_all(io->wfd, io->out, io->out_len);
+			     : plain_write_all(io, io->out, io->out_len);
 	if (rc < 0) {
 		io->out_failed = 1;
 		return -1;

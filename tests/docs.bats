@@ -158,10 +158,12 @@ $table"
 	[ -z "$output" ]
 }
 
-# The SMTP services of DESIGN.md (Units): name, port, smtp-recv's flags.
-# Each has systemd/NAME.socket, systemd/NAME@.service and xinetd/NAME.
-smtp_services() {
-	printf '%s\n' 'smtp 25' 'submission 587 -s' 'smtps 465 -s -t'
+# The socket-activated services of DESIGN.md (Units): name, port, program
+# and its flags.  Each has systemd/NAME.socket, systemd/NAME@.service and
+# xinetd/NAME.
+socket_services() {
+	printf '%s\n' 'smtp 25 smtp-recv' 'submission 587 smtp-recv -s' 'smtps 465 smtp-recv -s -t' \
+		'pop3 110 pop3-serve' 'pop3s 995 pop3-serve -t'
 }
 
 @test "every service is hardened enough: systemd-analyze security rates it 2.0 or better" {
@@ -181,22 +183,22 @@ smtp_services() {
 	[ "$bad" -eq 0 ]
 }
 
-@test "the units keep the contract: sockets on 25, 587, 465 with Accept=yes, sandboxed services as mailpipe" {
-	while read -r name port flags; do
+@test "the units keep the contract: sockets on 25, 587, 465, 110, 995 with Accept=yes, sandboxed services as mailpipe" {
+	while read -r name port prog flags; do
 		sock=$TOP/systemd/$name.socket
 		svc=$TOP/systemd/$name@.service
 		[ -f "$sock" ] && [ -f "$svc" ] || { echo "missing $name.socket or $name@.service"; false; }
 		grep -qx "ListenStream=$port" "$sock" || { echo "$name.socket: not ListenStream=$port"; false; }
 		grep -qx 'Accept=yes' "$sock" || { echo "$name.socket lacks Accept=yes"; false; }
-		grep -qx "ExecStart=/usr/local/bin/smtp-recv${flags:+ $flags}" "$svc" || {
-			echo "$name@.service: $(grep '^ExecStart=' "$svc"), want smtp-recv${flags:+ $flags}"
+		grep -qx "ExecStart=/usr/local/bin/$prog${flags:+ $flags}" "$svc" || {
+			echo "$name@.service: $(grep '^ExecStart=' "$svc"), want $prog${flags:+ $flags}"
 			false
 		}
 		grep -qx 'StandardInput=socket' "$svc"
 		grep -qx 'StandardOutput=socket' "$svc"
-		# the log must never go to the SMTP client
+		# the log must never go to the client
 		grep -qx 'StandardError=journal' "$svc" || { echo "$name@.service: StandardError"; false; }
-	done < <(smtp_services)
+	done < <(socket_services)
 	for f in "$TOP"/systemd/*.service; do
 		for want in User=mailpipe NoNewPrivileges=yes ProtectSystem=strict; do
 			grep -qx "$want" "$f" || { echo "${f##*/} lacks $want"; false; }
@@ -249,8 +251,8 @@ smtp_services() {
 	done
 }
 
-@test "xinetd/smtp, submission, smtps run the same program and flags as their systemd service, as mailpipe" {
-	while read -r name port flags; do
+@test "xinetd/smtp, submission, smtps, pop3, pop3s run the same program and flags as their systemd service, as mailpipe" {
+	while read -r name port _; do
 		x=$TOP/xinetd/$name
 		[ -f "$x" ] || { echo "xinetd/$name is missing"; false; }
 		exec_start=$(sed -n 's/^ExecStart=//p' "$TOP/systemd/$name@.service")
@@ -266,5 +268,5 @@ smtp_services() {
 		[ "$(attr user)" = mailpipe ] || { echo "xinetd/$name: user = $(attr user)"; false; }
 		[ "$(attr port)" = "$port" ] || { echo "xinetd/$name: port = $(attr port), want $port"; false; }
 		grep -qE "^service $name\$" "$x" || { echo "xinetd/$name: no \"service $name\" line"; false; }
-	done < <(smtp_services)
+	done < <(socket_services)
 }
