@@ -27,9 +27,9 @@ page_of() {
 	done
 }
 
-# The programs the units run from /usr/local/bin, one a line.
+# The programs the units run from /usr/local/sbin, one a line.
 unit_programs() {
-	sed -n 's#^Exec[A-Za-z]*=[-@:+!]*/usr/local/bin/\([^ ]*\).*#\1#p' "$TOP"/systemd/* | sort -u
+	sed -n 's#^Exec[A-Za-z]*=[-@:+!]*/usr/local/sbin/\([^ ]*\).*#\1#p' "$TOP"/systemd/* | sort -u
 }
 
 # Fails unless every program a unit runs is built in $BIN.
@@ -41,13 +41,13 @@ need_unit_programs_built() {
 	[ -z "$missing" ] || { echo "build first; missing:$missing"; false; }
 }
 
-# Copies the units into $1 with every /usr/local/bin/ program replaced by
+# Copies the units into $1 with every /usr/local/sbin/ program replaced by
 # the built one in $BIN (systemd-analyze verify wants ExecStart to exist).
 units_for_verify() {
 	local f
 	mkdir -p "$1"
 	for f in "$TOP"/systemd/*; do
-		sed "s#^\(Exec[A-Za-z]*=[-@:+!]*\)/usr/local/bin/#\1$BIN/#" "$f" > "$1/${f##*/}"
+		sed "s#^\(Exec[A-Za-z]*=[-@:+!]*\)/usr/local/sbin/#\1$BIN/#" "$f" > "$1/${f##*/}"
 	done
 }
 
@@ -190,7 +190,7 @@ socket_services() {
 		[ -f "$sock" ] && [ -f "$svc" ] || { echo "missing $name.socket or $name@.service"; false; }
 		grep -qx "ListenStream=$port" "$sock" || { echo "$name.socket: not ListenStream=$port"; false; }
 		grep -qx 'Accept=yes' "$sock" || { echo "$name.socket lacks Accept=yes"; false; }
-		grep -qx "ExecStart=/usr/local/bin/$prog${flags:+ $flags}" "$svc" || {
+		grep -qx "ExecStart=/usr/local/sbin/$prog${flags:+ $flags}" "$svc" || {
 			echo "$name@.service: $(grep '^ExecStart=' "$svc"), want $prog${flags:+ $flags}"
 			false
 		}
@@ -219,8 +219,8 @@ socket_services() {
 	done
 	# the service: one queue run, as mailpipe, allowed to reach SMTP and LMTP servers
 	grep -qx 'Type=oneshot' "$svc" || { echo "smtp-relay.service: not Type=oneshot"; false; }
-	grep -qx 'ExecStart=/usr/local/bin/smtp-relay' "$svc" || {
-		echo "smtp-relay.service: $(grep '^ExecStart=' "$svc"), want /usr/local/bin/smtp-relay"
+	grep -qx 'ExecStart=/usr/local/sbin/smtp-relay' "$svc" || {
+		echo "smtp-relay.service: $(grep '^ExecStart=' "$svc"), want /usr/local/sbin/smtp-relay"
 		false
 	}
 	families=$(sed -n 's/^RestrictAddressFamilies=//p' "$svc")

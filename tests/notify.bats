@@ -506,7 +506,7 @@ while True: conns.append(s.accept())' "$NNTP_PORT" &
 	path=$TOP/systemd/mail-notify.path
 	timer=$TOP/systemd/mail-notify.timer
 	grep -qx 'Type=oneshot' "$svc"
-	grep -qx 'ExecStart=/usr/local/bin/mail-notify' "$svc"
+	grep -qx 'ExecStart=/usr/local/sbin/mail-notify' "$svc"
 	grep -qx 'User=mailpipe' "$svc"
 	grep -qx 'ReadWritePaths=/var/lib/mailpipe' "$svc"
 	inaccessible=$(sed -n 's/^InaccessiblePaths=//p' "$svc")
