@@ -38,17 +38,17 @@ MODS_mail-store = conf cidr log fsutil maildir message resolve store_db
 LIBS_mail-store = $(call STATIC,-lsqlite3) -lm -ldl -lpthread
 MODS_mailpipe-user = conf cidr fsutil password
 MODS_smtp-relay = conf cidr log fsutil routes mx smtp_io smtp_client smtp_txn tls queue_db \
-                  store_db store_run dsn relay_route
+                  store_db store_run dsn relay_route net
 LIBS_smtp-relay = $(call STATIC,-lssl -lcrypto -lsqlite3) -lresolv -lm -ldl -lpthread
 LIBS_mailpipe-user = $(call STATIC,-lcrypt)
-MODS_smtp-send  = fsutil smtp_io smtp_client smtp_txn tls msg_head mime_word csv merge password
+MODS_smtp-send  = fsutil smtp_io smtp_client smtp_txn tls msg_head mime_word csv merge password net
 LIBS_smtp-send  = $(call STATIC,-lssl -lcrypto) -ldl -lpthread
 MODS_pop3-serve = conf cidr log fsutil smtp_io tls auth peer maildir mailbox
 LIBS_pop3-serve = $(call STATIC,-lssl -lcrypto -lcrypt) -ldl -lpthread
-MODS_mail-notify = conf cidr log fsutil store_db queue_db notify_db nntp mime_word
+MODS_mail-notify = conf cidr log fsutil store_db queue_db notify_db nntp mime_word net
 LIBS_mail-notify = $(call STATIC,-lsqlite3) -lm -ldl -lpthread
 MODS_sendmail   = conf cidr log fsutil msg_head mime_word store_run addr_list smtp_io smtp_client \
-                  smtp_txn tls
+                  smtp_txn tls net
 LIBS_sendmail   = $(call STATIC,-lssl -lcrypto) -ldl -lpthread
 
 # the webmail: CGI programs, in cgi-bin/ beside bin/

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "net.h"
 
 #define NNTP_ADDRS_MAX 10   /* addresses of one host tried */
 
@@ -69,40 +70,6 @@ int nntp_parse_server(const char *spec, char *host, size_t size, unsigned *port)
 		*port = (unsigned)p;
 	}
 	return 0;
-}
-
-/* A non-blocking connect within the timeout; the socket stays blocking
- * after, with a send time-out so a server that stops reading cannot hold
- * us. */
-static int connect_within(const struct sockaddr *sa, socklen_t len, unsigned timeout)
-{
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	int rc = connect(fd, sa, len);
-	if (rc < 0 && errno == EINPROGRESS) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int k;
-		do
-			k = poll(&pfd, 1, (int)(timeout * 1000));
-		while (k < 0 && errno == EINTR);
-		int soerr = 0;
-		socklen_t sl = sizeof soerr;
-		if (k == 0)
-			errno = ETIMEDOUT;
-		else if (k > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0)
-			errno = soerr;
-		rc = k > 0 && soerr == 0 ? 0 : -1;
-	}
-	struct timeval tv = { .tv_sec = timeout };
-	if (rc < 0 || fcntl(fd, F_SETFL, 0) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
-		int saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
 }
 
 static long long now_ms(void)
@@ -215,7 +182,7 @@ int nntp_connect(struct nntp *n, const char *host, unsigned port, unsigned timeo
 	}
 	int tried = 0;
 	for (struct addrinfo *a = list; a && n->fd < 0 && tried < NNTP_ADDRS_MAX; a = a->ai_next, tried++) {
-		n->fd = connect_within(a->ai_addr, a->ai_addrlen, timeout);
+		n->fd = net_connect_within(a->ai_addr, a->ai_addrlen, timeout);
 		if (n->fd < 0)
 			local_reply(reply, "cannot connect to %s: %s", n->peer, strerror(errno));
 	}

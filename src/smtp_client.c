@@ -17,6 +17,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "net.h"
+
 #define CLIENT_LINE_MAX 1024      /* longer reply lines are cut, not refused */
 #define CLIENT_ADDRS_MAX 10       /* addresses of one host tried */
 
@@ -174,40 +176,6 @@ int client_read_reply(struct smtp_client *c, struct smtp_reply *reply)
 	return read_reply(c, reply, 0);
 }
 
-/* A non-blocking connect within the timeout; the socket stays blocking
- * after, with a send time-out so a peer that stops reading cannot hold
- * us. */
-static int connect_within(const struct sockaddr *sa, socklen_t len, unsigned timeout)
-{
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -1;
-	int rc = connect(fd, sa, len);
-	if (rc < 0 && errno == EINPROGRESS) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		int n;
-		do
-			n = poll(&pfd, 1, (int)(timeout * 1000));
-		while (n < 0 && errno == EINTR);
-		int soerr = 0;
-		socklen_t sl = sizeof soerr;
-		if (n == 0)
-			errno = ETIMEDOUT;
-		else if (n > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0)
-			errno = soerr;
-		rc = n > 0 && soerr == 0 ? 0 : -1;
-	}
-	struct timeval tv = { .tv_sec = timeout };
-	if (rc < 0 || fcntl(fd, F_SETFL, 0) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
-		int saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
 static int connect_unix(const char *path, unsigned timeout)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -216,7 +184,7 @@ static int connect_unix(const char *path, unsigned timeout)
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
-	return connect_within((struct sockaddr *)&sun, sizeof sun, timeout);
+	return net_connect_within((struct sockaddr *)&sun, sizeof sun, timeout);
 }
 
 static int connect_tcp(const char *host, unsigned port, unsigned timeout,
@@ -237,7 +205,7 @@ static int connect_tcp(const char *host, unsigned port, unsigned timeout,
 	}
 	int fd = -1, tried = 0;
 	for (struct addrinfo *a = list; a && fd < 0 && tried < CLIENT_ADDRS_MAX; a = a->ai_next, tried++) {
-		fd = connect_within(a->ai_addr, a->ai_addrlen, timeout);
+		fd = net_connect_within(a->ai_addr, a->ai_addrlen, timeout);
 		if (fd < 0)
 			reply_local(reply, 451, "4.4.1", "cannot connect to %s port %u: %s", host, port,
 				    strerror(errno));
