@@ -19,7 +19,7 @@ ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) $(GMIME_CFLAGS) -I$(BUILD) -MMD
 BUILD   ?= build
 BINDIR  ?= bin
 
-PROGS   = smtp-recv mail-store mailpipe-user smtp-relay smtp-send sendmail pop3-serve mail-notify
+PROGS   = smtp-recv mail-store mailpipe-user smtp-relay smtp-send sendmail pop3-serve mail-notify mailpipe-check
 # the shared modules each program links
 MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve \
                   tls auth peer
@@ -47,6 +47,8 @@ MODS_pop3-serve = conf cidr log fsutil smtp_io tls auth peer maildir mailbox
 LIBS_pop3-serve = $(call STATIC,-lssl -lcrypto -lcrypt) -ldl -lpthread
 MODS_mail-notify = conf cidr log fsutil store_db queue_db notify_db nntp mime_word net
 LIBS_mail-notify = $(call STATIC,-lsqlite3) -lm -ldl -lpthread
+MODS_mailpipe-check = conf cidr fsutil resolve routes tls nntp net
+LIBS_mailpipe-check = $(call STATIC,-lssl -lcrypto -lcrypt) -ldl -lpthread
 MODS_sendmail   = conf cidr log fsutil msg_head mime_word store_run addr_list smtp_io smtp_client \
                   smtp_txn tls net
 LIBS_sendmail   = $(call STATIC,-lssl -lcrypto) -ldl -lpthread

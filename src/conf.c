@@ -25,6 +25,8 @@ static int vfail(struct conf_line *ctx, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	snprintf(ctx->conf->error, sizeof ctx->conf->error, "%.500s:%u: %.500s",
 		 ctx->path, ctx->lineno, msg);
+	if (ctx->conf->report)
+		ctx->conf->report(ctx->conf->report_arg, ctx->path, ctx->lineno, msg);
 	return -1;
 }
 
@@ -97,7 +99,7 @@ int conf_read_file(struct conf *conf, const char *name, conf_line_fn fn, void *a
 		return fail(&ctx, "cannot open: %s", strerror(errno));
 	}
 	char buf[CONF_LINE_MAX + 2];
-	int rc = 0;
+	int rc = 0, bad_line = 0;
 	while (rc == 0 && fgets(buf, sizeof buf, fp)) {
 		ctx.lineno++;
 		size_t len = strlen(buf);
@@ -109,14 +111,18 @@ int conf_read_file(struct conf *conf, const char *name, conf_line_fn fn, void *a
 			rc = fail(&ctx, "NUL byte in line");
 		else {
 			char *line = trim_line(buf);
-			if (*line)
-				rc = fn(&ctx, line);
+			if (*line && fn(&ctx, line) < 0) {
+				if (conf->report)
+					bad_line = 1;   /* reporting every problem: on to the next line */
+				else
+					rc = -1;
+			}
 		}
 	}
 	if (rc == 0 && ferror(fp))
 		rc = fail(&ctx, "read error: %s", strerror(errno));
 	fclose(fp);
-	return rc;
+	return bad_line ? -1 : rc;
 }
 
 /* ---- mailpipe.conf ---------------------------------------------------- */
@@ -461,19 +467,30 @@ static int sort_unique(struct conf *conf, const char *file, void *base, size_t n
 	if (n == 0)
 		return 0;   /* qsort(NULL, 0, ...) is undefined */
 	qsort(base, n, size, cmp);
-	for (size_t i = 1; i < n; i++) {
-		const struct conf_entry *a = (const void *)((char *)base + (i - 1) * size);
-		const struct conf_entry *b = (const void *)((char *)base + i * size);
-		if (strcmp(a->address, b->address) == 0) {
-			unsigned first = a->line < b->line ? a->line : b->line;
-			unsigned again = a->line < b->line ? b->line : a->line;
-			snprintf(conf->error, sizeof conf->error,
-				 "%.600s/%s:%u: \"%.200s\" is listed twice (first on line %u)",
-				 conf->dir, file, again, a->address, first);
-			return -1;
+#define ENTRY(i) ((const struct conf_entry *)(const void *)((char *)base + (i) * size))
+	int rc = 0;
+	for (size_t start = 0, end; start < n; start = end) {
+		/* a run of equal addresses: each but the first line is a duplicate */
+		unsigned first = ENTRY(start)->line;
+		for (end = start + 1; end < n && strcmp(ENTRY(end)->address, ENTRY(start)->address) == 0; end++)
+			if (ENTRY(end)->line < first)
+				first = ENTRY(end)->line;
+		for (size_t i = start; i < end; i++) {
+			if (ENTRY(i)->line == first)
+				continue;
+			char path[640], msg[256];
+			snprintf(path, sizeof path, "%.600s/%s", conf->dir, file);
+			snprintf(msg, sizeof msg, "\"%.200s\" is listed twice (first on line %u)",
+				 ENTRY(i)->address, first);
+			snprintf(conf->error, sizeof conf->error, "%.640s:%u: %.256s", path, ENTRY(i)->line, msg);
+			rc = -1;
+			if (!conf->report)
+				return -1;
+			conf->report(conf->report_arg, path, ENTRY(i)->line, msg);
 		}
 	}
-	return 0;
+#undef ENTRY
+	return rc;
 }
 
 static void default_relay_clients(struct conf *conf)
@@ -492,21 +509,40 @@ static void default_relay_clients(struct conf *conf)
 
 int conf_load(struct conf *conf, const char *dir)
 {
+	return conf_load_report(conf, dir, NULL, NULL);
+}
+
+int conf_load_report(struct conf *conf, const char *dir, conf_report_fn report, void *arg)
+{
 	memset(conf, 0, sizeof *conf);
+	conf->report = report;
+	conf->report_arg = arg;
 	if (strlen(dir) >= sizeof conf->dir) {
 		snprintf(conf->error, sizeof conf->error, "%.100s...: directory name too long", dir);
+		if (report)
+			report(arg, dir, 0, "directory name too long");
 		return -1;
 	}
 	strcpy(conf->dir, dir);
 	set_defaults(conf);
-	if (conf_read_file(conf, "mailpipe.conf", conf_key_line, NULL, NULL) < 0 ||
-	    conf_read_file(conf, "domains", domain_line, NULL, NULL) < 0 ||
-	    conf_read_file(conf, "users", user_line, NULL, NULL) < 0 ||
-	    conf_read_file(conf, "aliases", alias_line, NULL, NULL) < 0 ||
-	    conf_read_file(conf, "relay-clients", relay_line, NULL, &conf->have_relay_clients_file) < 0)
-		return -1;
-	if (sort_unique(conf, "users", conf->users, conf->nusers, sizeof *conf->users, cmp_user) < 0 ||
-	    sort_unique(conf, "aliases", conf->aliases, conf->naliases, sizeof *conf->aliases, cmp_alias) < 0)
+	/* the first problem stops the loading, unless every one is reported */
+	int bad = conf_read_file(conf, "mailpipe.conf", conf_key_line, NULL, NULL) < 0;
+	if (!bad || report)
+		bad |= conf_read_file(conf, "domains", domain_line, NULL, NULL) < 0;
+	if (!bad || report)
+		bad |= conf_read_file(conf, "users", user_line, NULL, NULL) < 0;
+	if (!bad || report)
+		bad |= conf_read_file(conf, "aliases", alias_line, NULL, NULL) < 0;
+	if (!bad || report)
+		bad |= conf_read_file(conf, "relay-clients", relay_line, NULL,
+				      &conf->have_relay_clients_file) < 0;
+	if (!bad || report)
+		bad |= sort_unique(conf, "users", conf->users, conf->nusers, sizeof *conf->users,
+				   cmp_user) < 0;
+	if (!bad || report)
+		bad |= sort_unique(conf, "aliases", conf->aliases, conf->naliases, sizeof *conf->aliases,
+				   cmp_alias) < 0;
+	if (bad)
 		return -1;
 	if (!conf->have_relay_clients_file)
 		default_relay_clients(conf);

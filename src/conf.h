@@ -31,6 +31,10 @@ struct conf_alias {
 	size_t ntargets;
 };
 
+/* Where conf_load_report sends each problem: the file, the line (0 for the
+ * file as a whole) and the text without them. */
+typedef void (*conf_report_fn)(void *arg, const char *path, unsigned line, const char *problem);
+
 struct conf {
 	char dir[1024];
 	/* mailpipe.conf */
@@ -58,6 +62,9 @@ struct conf {
 	size_t nrelay_clients;
 	int have_relay_clients_file;
 	char error[CONF_ERROR_MAX];
+	/* set by conf_load_report: every problem goes here, and reading goes on */
+	conf_report_fn report;
+	void *report_arg;
 };
 
 /* The directory named by $MAILPIPE_CONF, or /etc/mailpipe. */
@@ -65,6 +72,12 @@ const char *conf_dir(void);
 
 /* Loads every file; 0 on success, -1 with conf->error set. */
 int conf_load(struct conf *conf, const char *dir);
+/* The same, for mailpipe-check: each problem goes to report, and loading
+ * goes on past it with the next line and the next file, so that every
+ * problem is reported; -1 if there was any.  What could be read is loaded
+ * (conf_free it either way).  conf_read_file and the line functions of
+ * other modules go on past a problem too while conf->report is set. */
+int conf_load_report(struct conf *conf, const char *dir, conf_report_fn report, void *arg);
 void conf_free(struct conf *conf);
 
 int conf_is_local_domain(const struct conf *conf, const char *domain);

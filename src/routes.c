@@ -174,25 +174,32 @@ static int check_auth(struct conf *conf, const struct routes *r)
 {
 	char path[2048];
 	snprintf(path, sizeof path, "%s/routes", conf->dir);
-	for (size_t i = 0; i < r->nroutes; i++) {
+	int rc = 0;
+	for (size_t i = 0; i < r->nroutes && (rc == 0 || conf->report); i++) {
 		const struct route *rt = &r->routes[i];
 		struct conf_line where = { conf, path, rt->line, NULL };
 		if (rt->auth_user[0] && !routes_password(r, rt))
-			return conf_line_error(&where, "auth=%.200s but no \"%.200s %.200s ...\" line in secrets",
-					       rt->auth_user, rt->host, rt->auth_user);
+			rc = conf_line_error(&where, "auth=%.200s but no \"%.200s %.200s ...\" line in secrets",
+					     rt->auth_user, rt->host, rt->auth_user);
 	}
-	return 0;
+	return rc;
 }
 
 int routes_load(struct conf *conf, struct routes *r)
 {
 	memset(r, 0, sizeof *r);
-	if (conf_read_file(conf, "routes", route_line, r, NULL) < 0 || check_secrets_mode(conf) < 0 ||
-	    conf_read_file(conf, "secrets", secret_line, r, NULL) < 0 || check_auth(conf, r) < 0) {
+	/* the first problem stops the loading, unless every one is reported
+	 * (conf_load_report: mailpipe-check) */
+	int bad = conf_read_file(conf, "routes", route_line, r, NULL) < 0;
+	if (!bad || conf->report)
+		bad |= check_secrets_mode(conf) < 0;
+	if (!bad || conf->report)
+		bad |= conf_read_file(conf, "secrets", secret_line, r, NULL) < 0;
+	if (!bad || conf->report)
+		bad |= check_auth(conf, r) < 0;
+	if (bad && !conf->report)
 		routes_free(r);
-		return -1;
-	}
-	return 0;
+	return bad ? -1 : 0;
 }
 
 void routes_free(struct routes *r)

@@ -43,7 +43,9 @@ struct routes {
 
 /* Reads routes and secrets from conf->dir; 0, or -1 with conf->error set
  * (a malformed line, an unknown key, a secrets file others can read, an
- * auth= user without a secret). */
+ * auth= user without a secret).  With conf->report set (mailpipe-check)
+ * every problem is reported and r keeps what could be read: routes_free it
+ * either way. */
 int routes_load(struct conf *conf, struct routes *r);
 void routes_free(struct routes *r);
 
