@@ -39,6 +39,8 @@ demo_pids() {
 	# the notices, read back from the newsgroup
 	[[ $output == *"New mail for alice@demo.test: Hello from the demo"* ]]
 	[[ $output == *"New mail for bob@demo.test: Hello Bob"* ]]
+	# and the demo's own configuration passes the operator's check
+	[[ $output == *"mailpipe-check: $DEMO_DIR/conf: no problems"* ]]
 	pids=$(demo_pids)
 	[ -n "$pids" ]
 	for pid in $pids; do kill -0 "$pid"; done
