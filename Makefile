@@ -177,30 +177,58 @@ PREFIX  ?= /usr/local
 SBINDIR  = $(PREFIX)/sbin
 MANDIR   = $(PREFIX)/share/man
 WEBDIR   = $(PREFIX)/lib/mailpipe/cgi-bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+XINETDIR ?= /etc/xinetd.d
+SYSTEM_SBIN ?= /usr/sbin
+SYSTEM_LIB  ?= /usr/lib
+# made by a root install without DESTDIR (a package makes them in its scripts)
+STATEDIR ?= /var/lib/mailpipe
+CONFDIR  ?= /etc/mailpipe
+MAILPIPE_USER ?= mailpipe
 USER_PROGS  = smtp-send
 ADMIN_PROGS = $(filter-out $(USER_PROGS),$(PROGS))
+# the units and xinetd files name /usr/local/sbin; another PREFIX is written in
+UNIT_PATHS = sed 's\#/usr/local/sbin/\#$(SBINDIR)/\#g'
 
 # Local programs find sendmail at /usr/sbin/sendmail or /usr/lib/sendmail
 # whatever PREFIX is (this replaces another MTA's sendmail there); it finds
 # mail-store beside its real path.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)/usr/sbin $(DESTDIR)/usr/lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEM_SBIN) \
+	    $(DESTDIR)$(SYSTEM_LIB)
 	install -m 755 $(addprefix $(BINDIR)/,$(USER_PROGS)) $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(addprefix $(BINDIR)/,$(ADMIN_PROGS)) $(DESTDIR)$(SBINDIR)
 	install -d $(DESTDIR)$(WEBDIR)
 	install -m 755 $(CGI_BINS) $(DESTDIR)$(WEBDIR)
 	for f in man/*.[1578]; do \
 	    install -D -m 644 $$f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/} || exit 1; done
-	[ "$(SBINDIR)" = /usr/sbin ] || ln -sf $(SBINDIR)/sendmail $(DESTDIR)/usr/sbin/sendmail
-	ln -sf ../sbin/sendmail $(DESTDIR)/usr/lib/sendmail
+	[ "$(SBINDIR)" = $(SYSTEM_SBIN) ] || ln -sf $(SBINDIR)/sendmail $(DESTDIR)$(SYSTEM_SBIN)/sendmail
+	ln -sf $$(realpath -ms --relative-to=$(SYSTEM_LIB) $(SYSTEM_SBIN)/sendmail) $(DESTDIR)$(SYSTEM_LIB)/sendmail
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(XINETDIR)
+	for f in systemd/*; do $(UNIT_PATHS) $$f > $(DESTDIR)$(UNITDIR)/$${f#systemd/} && \
+	    chmod 644 $(DESTDIR)$(UNITDIR)/$${f#systemd/} || exit 1; done
+	for f in xinetd/*; do $(UNIT_PATHS) $$f > $(DESTDIR)$(XINETDIR)/$${f#xinetd/} && \
+	    chmod 644 $(DESTDIR)$(XINETDIR)/$${f#xinetd/} || exit 1; done
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    id $(MAILPIPE_USER) >/dev/null 2>&1 || { echo "make install: adding the system user $(MAILPIPE_USER)"; \
+	        useradd --system --home-dir $(STATEDIR) --no-create-home \
+	            --shell /usr/sbin/nologin $(MAILPIPE_USER) || exit 1; }; \
+	    install -d -o $(MAILPIPE_USER) -g $(MAILPIPE_USER) -m 700 $(STATEDIR) && \
+	    install -d -m 755 $(CONFDIR) || exit 1; \
+	    echo "make install: $(STATEDIR) (owner $(MAILPIPE_USER), 0700) and $(CONFDIR) are ready;"; \
+	    echo "  write $(CONFDIR)/mailpipe.conf, domains and users (mailpipe(7), INSTALLATION),"; \
+	    echo "  check them with mailpipe-check, then: systemctl enable --now smtp.socket"; \
+	fi
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(USER_PROGS)) $(addprefix $(DESTDIR)$(SBINDIR)/,$(ADMIN_PROGS))
 	rm -f $(addprefix $(DESTDIR)$(WEBDIR)/,$(CGIS))
 	-rmdir $(DESTDIR)$(WEBDIR) $(DESTDIR)$(PREFIX)/lib/mailpipe 2>/dev/null
 	for f in man/*.[1578]; do rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f#man/}; done
-	[ -L $(DESTDIR)/usr/lib/sendmail ] && rm -f $(DESTDIR)/usr/lib/sendmail || true
-	[ -L $(DESTDIR)/usr/sbin/sendmail ] && rm -f $(DESTDIR)/usr/sbin/sendmail || true
+	[ -L $(DESTDIR)$(SYSTEM_LIB)/sendmail ] && rm -f $(DESTDIR)$(SYSTEM_LIB)/sendmail || true
+	[ -L $(DESTDIR)$(SYSTEM_SBIN)/sendmail ] && rm -f $(DESTDIR)$(SYSTEM_SBIN)/sendmail || true
+	for f in systemd/*; do rm -f $(DESTDIR)$(UNITDIR)/$${f#systemd/}; done
+	for f in xinetd/*; do rm -f $(DESTDIR)$(XINETDIR)/$${f#xinetd/}; done
 
 clean:
 	rm -rf $(BUILD) $(BINS) $(CGI_BINS) tests/out tests/gen

@@ -38,3 +38,31 @@ setup() {
 	[ "$(mp_new_count alice)" -eq 1 ]
 	grep -q '^Subject: installed' "$MP_STATE/mailboxes/example.test/alice/new/"*
 }
+
+@test "make install: the units and xinetd files name the installed programs and pass systemd-analyze verify" {
+	[ -z "${MP_SANITIZE:-}" ] || skip "installs the normal build"
+	command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed"
+	# a PREFIX that exists under ROOT, so that verify finds every ExecStart
+	run make -s -C "$TOP" install PREFIX="$ROOT/usr" SYSTEM_SBIN="$ROOT/sbin" SYSTEM_LIB="$ROOT/lib" \
+		UNITDIR="$ROOT/units" XINETDIR="$ROOT/xinetd" STATEDIR="$ROOT/state" CONFDIR="$ROOT/conf" \
+		MAILPIPE_USER=mail
+	echo "$output"
+	[ "$status" -eq 0 ]
+	for f in "$TOP"/systemd/*; do [ -f "$ROOT/units/${f##*/}" ]; done
+	for f in "$TOP"/xinetd/*; do [ -f "$ROOT/xinetd/${f##*/}" ]; done
+	grep -qx "ExecStart=$ROOT/usr/sbin/smtp-recv -s" "$ROOT/units/submission@.service"
+	grep -qx "ExecStart=$ROOT/usr/sbin/pop3-serve -t" "$ROOT/units/pop3s@.service"
+	grep -q "server.*= $ROOT/usr/sbin/smtp-recv" "$ROOT/xinetd/smtp"
+	[ "$(readlink "$ROOT/lib/sendmail")" = ../sbin/sendmail ]
+	cd "$ROOT/units"
+	run systemd-analyze verify --man=no ./*
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	# run as root without DESTDIR: the state directory for the services'
+	# user, 0700, and the configuration directory
+	if [ "$(id -u)" -eq 0 ]; then
+		[ "$(stat -c '%U %a' "$ROOT/state")" = "mail 700" ]
+		[ -d "$ROOT/conf" ]
+	fi
+}
