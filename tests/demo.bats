@@ -13,6 +13,7 @@ setup() {
 	export DEMO_DIR DEMO_PORT=$(mp_free_port) DEMO_SUBMISSION_PORT=$(mp_free_port)
 	export DEMO_POP3_PORT=$(mp_free_port) DEMO_POP3S_PORT=$(mp_free_port)
 	export DEMO_IMAP_PORT=$(mp_free_port) DEMO_LMTP_PORT=$(mp_free_port) DEMO_NNTP_PORT=$(mp_free_port)
+	export DEMO_WEB_PORT=$(mp_free_port)
 }
 
 teardown() {
@@ -21,7 +22,7 @@ teardown() {
 
 # pids of what the demo started: its listeners and Dovecot's master
 demo_pids() {
-	cat "$DEMO_DIR/listener.pid" "$DEMO_DIR/dovecot/run/master.pid" 2>/dev/null
+	cat "$DEMO_DIR/listener.pid" "$DEMO_DIR/dovecot/run/master.pid" "$DEMO_DIR/web/lighttpd.pid" 2>/dev/null
 }
 
 @test "make demo: SMTP, submission, POP3, IMAP and the notices work; demo-stop stops it all" {
@@ -39,6 +40,12 @@ demo_pids() {
 	# the notices, read back from the newsgroup
 	[[ $output == *"New mail for alice@demo.test: Hello from the demo"* ]]
 	[[ $output == *"New mail for bob@demo.test: Hello Bob"* ]]
+	# a CSV list through smtp-send, and the webmail behind lighttpd
+	[[ $output == *"row=2 to=<bob@demo.test> reply=250 2.0.0"* ]]
+	[[ $output == *"alice sees <title>Inbox ("*") — mailpipe</title>"* ]]
+	page=$(curl -s --user alice@demo.test:alice "http://127.0.0.1:$DEMO_WEB_PORT/cgi-bin/inbox")
+	[[ $page == *"The report, attached"* ]]
+	[[ $page == *"Club evening on Friday"* ]]
 	# and the demo's own configuration passes the operator's check
 	[[ $output == *"mailpipe-check: $DEMO_DIR/conf: no problems"* ]]
 	pids=$(demo_pids)
@@ -52,4 +59,5 @@ demo_pids() {
 	! mp_port_open "$DEMO_PORT" || false
 	! mp_port_open "$DEMO_IMAP_PORT" || false
 	! mp_port_open "$DEMO_NNTP_PORT" || false
+	! mp_port_open "$DEMO_WEB_PORT" || false
 }
