@@ -83,6 +83,16 @@ units_for_verify() {
 	[ "$bad" -eq 0 ]
 }
 
+@test "every man page renders with man -l (groff) without a warning" {
+	command -v man >/dev/null || skip "man is not installed"
+	bad=0
+	for f in $(man_pages); do
+		out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$f" 2>&1 >/dev/null)
+		[ -z "$out" ] || { echo "$f: $out"; bad=1; }
+	done
+	[ "$bad" -eq 0 ]
+}
+
 @test "every man page renders, and its .Dt names its own file" {
 	need_mandoc
 	for f in $(man_pages); do
