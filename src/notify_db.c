@@ -14,24 +14,6 @@
 #define DUE_PENDING "kind = 'local' AND notice IS NULL AND (notice_next IS NULL OR notice_next <= ?1)"
 #define DUE_STALE "kind = 'local' AND notice = 'posting' AND NOT claim_alive(notice_claim)"
 
-/* Runs sql with ?1 = a and ?2 = text (when not NULL); the first column of
- * the first row into *out (if not NULL).  1 with a row, 0 without, -1 on
- * error. */
-static int step_one(sqlite3 *db, const char *sql, int64_t a, const char *text, int64_t *out)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_int64(st, 1, a);
-	if (text)
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && out)
-		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
 int ndb_anything_due(const char *state, int64_t now, char *err, size_t errsize)
 {
 	char path[4096], token[64];
@@ -46,13 +28,13 @@ int ndb_anything_due(const char *state, int64_t now, char *err, size_t errsize)
 	int due = -1;
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(db, NDB_BUSY_MS);
-		if (step_one(db, "PRAGMA user_version", 0, NULL, &version) == 1 &&
+		if (qdb_step(db, "PRAGMA user_version", 0, 0, NULL, &version) == 1 &&
 		    version < NDB_SCHEMA_VERSION)
 			due = 1;   /* the read-write connection upgrades it, then we look */
 		else if (qdb_prepare(db, token, sizeof token) == 0 &&
-			 step_one(db, "SELECT EXISTS (SELECT 1 FROM recipients WHERE " DUE_PENDING ")"
+			 qdb_step(db, "SELECT EXISTS (SELECT 1 FROM recipients WHERE " DUE_PENDING ")"
 				      " OR EXISTS (SELECT 1 FROM recipients WHERE " DUE_STALE ")",
-				  now, NULL, &found) == 1)
+				  now, 0, NULL, &found) == 1)
 			due = found != 0;
 	}
 	if (due < 0)
@@ -147,10 +129,10 @@ int ndb_claim(sqlite3 *db, const char *token, int64_t now, struct ndb_notice *n,
 	int rc = 0;
 	const char *due[] = { DUE_STALE, DUE_PENDING };
 	for (size_t i = 0; i < 2 && rc == 0; i++) {
-		snprintf(sql, sizeof sql, "UPDATE recipients SET notice = 'posting', notice_claim = ?2"
+		snprintf(sql, sizeof sql, "UPDATE recipients SET notice = 'posting', notice_claim = ?3"
 					  " WHERE id IN (SELECT id FROM recipients WHERE %s"
 					  " ORDER BY id LIMIT %zu)", due[i], max);
-		if (step_one(db, sql, now, token, NULL) < 0)
+		if (qdb_step(db, sql, now, 0, token, NULL) < 0)
 			rc = -1;
 	}
 	if (rc == 0)
@@ -166,8 +148,8 @@ int ndb_claim(sqlite3 *db, const char *token, int64_t now, struct ndb_notice *n,
 
 int ndb_posted(sqlite3 *db, int64_t rcpt)
 {
-	return step_one(db, "UPDATE recipients SET notice = 'posted', notice_claim = NULL,"
-			    " notice_next = NULL, notice_reply = NULL WHERE id = ?1", rcpt, NULL, NULL) < 0
+	return qdb_step(db, "UPDATE recipients SET notice = 'posted', notice_claim = NULL,"
+			    " notice_next = NULL, notice_reply = NULL WHERE id = ?1", rcpt, 0, NULL, NULL) < 0
 		       ? -1 : 0;
 }
 
@@ -189,7 +171,7 @@ int ndb_failed(sqlite3 *db, int64_t rcpt, int tries, int64_t next_try, const cha
 
 int ndb_release(sqlite3 *db, const char *token)
 {
-	return step_one(db, "UPDATE recipients SET notice = NULL, notice_claim = NULL"
-			    " WHERE kind = 'local' AND notice = 'posting' AND notice_claim = ?2",
-			0, token, NULL) < 0 ? -1 : 0;
+	return qdb_step(db, "UPDATE recipients SET notice = NULL, notice_claim = NULL"
+			    " WHERE kind = 'local' AND notice = 'posting' AND notice_claim = ?3",
+			0, 0, token, NULL) < 0 ? -1 : 0;
 }

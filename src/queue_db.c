@@ -64,10 +64,9 @@ int qdb_flush(sqlite3 *db, int64_t now)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Runs sql with ?1 = a, ?2 = b, ?3 = text; the first column of the first
- * row into *out (if not NULL).  1 with a row, 0 without, -1 on error. */
-static int step_one(sqlite3 *db, const char *sql, int64_t a, int64_t b, const char *text,
-		    int64_t *out)
+/* (queue_db.h) notify_db.c uses it too. */
+int qdb_step(sqlite3 *db, const char *sql, int64_t a, int64_t b, const char *text,
+	      int64_t *out)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -126,14 +125,14 @@ static int load_message(sqlite3 *db, int64_t id, const char *token, struct qdb_m
 static int claim_in_transaction(sqlite3 *db, const char *token, int64_t now, struct qdb_message *m)
 {
 	int64_t id = 0;
-	int found = step_one(db, "SELECT message FROM recipients WHERE " DUE_STALE " LIMIT 1", 0, now,
+	int found = qdb_step(db, "SELECT message FROM recipients WHERE " DUE_STALE " LIMIT 1", 0, now,
 			     NULL, &id);
 	if (found == 0)
-		found = step_one(db, "SELECT message FROM recipients WHERE " DUE_PENDING
+		found = qdb_step(db, "SELECT message FROM recipients WHERE " DUE_PENDING
 				     " ORDER BY next_try, message LIMIT 1", 0, now, NULL, &id);
 	if (found <= 0)
 		return found;
-	if (step_one(db, "UPDATE recipients SET status = 'sending', claim = ?3 WHERE message = ?1"
+	if (qdb_step(db, "UPDATE recipients SET status = 'sending', claim = ?3 WHERE message = ?1"
 			 " AND ((" DUE_STALE ") OR (" DUE_PENDING "))", id, now, token, NULL) < 0 ||
 	    load_message(db, id, token, m) < 0)
 		return -1;
@@ -186,9 +185,9 @@ int qdb_record(sqlite3 *db, int64_t message, const struct qdb_outcome *o, size_t
 		return -1;
 	int left = -1;
 	if (record_outcomes(db, o, n) == 0 &&
-	    step_one(db, "UPDATE messages SET warned = ?2 WHERE id = ?1", message, warned, NULL,
+	    qdb_step(db, "UPDATE messages SET warned = ?2 WHERE id = ?1", message, warned, NULL,
 		     NULL) >= 0)
-		left = step_one(db, "SELECT 1 FROM recipients WHERE message = ?1 AND kind = 'remote'"
+		left = qdb_step(db, "SELECT 1 FROM recipients WHERE message = ?1 AND kind = 'remote'"
 				    " AND status IN ('pending', 'sending') LIMIT 1", message, 0, NULL, NULL);
 	if (left >= 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
 		*done = left == 0;
@@ -279,9 +278,9 @@ long qdb_list(sqlite3 *db, FILE *out, int64_t now)
 long qdb_due(sqlite3 *db, int64_t now)
 {
 	int64_t stale = 0, pending = 0;
-	if (step_one(db, "SELECT count(DISTINCT message) FROM recipients WHERE " DUE_STALE, 0, now,
+	if (qdb_step(db, "SELECT count(DISTINCT message) FROM recipients WHERE " DUE_STALE, 0, now,
 		     NULL, &stale) < 0 ||
-	    step_one(db, "SELECT count(DISTINCT message) FROM recipients WHERE " DUE_PENDING, 0, now,
+	    qdb_step(db, "SELECT count(DISTINCT message) FROM recipients WHERE " DUE_PENDING, 0, now,
 		     NULL, &pending) < 0)
 		return -1;
 	return (long)(stale + pending);
@@ -290,10 +289,10 @@ long qdb_due(sqlite3 *db, int64_t now)
 enum qdb_file_state qdb_file_state(sqlite3 *db, const char *file)
 {
 	int64_t id = 0;
-	int found = step_one(db, "SELECT id FROM messages WHERE queue_file = ?3", 0, 0, file, &id);
+	int found = qdb_step(db, "SELECT id FROM messages WHERE queue_file = ?3", 0, 0, file, &id);
 	if (found <= 0)
 		return found == 0 ? QDB_FILE_UNKNOWN : QDB_FILE_ERROR;
-	int left = step_one(db, "SELECT 1 FROM recipients WHERE message = ?1 AND kind = 'remote'"
+	int left = qdb_step(db, "SELECT 1 FROM recipients WHERE message = ?1 AND kind = 'remote'"
 				" AND status IN ('pending', 'sending') LIMIT 1", id, 0, NULL, NULL);
 	return left < 0 ? QDB_FILE_ERROR : left ? QDB_FILE_QUEUED : QDB_FILE_DONE;
 }

@@ -43,6 +43,10 @@ struct qdb_outcome {
 /* Makes this process's claim token and teaches the connection
  * claim_alive(); 0 or -1. */
 int qdb_prepare(sqlite3 *db, char *token, size_t size);
+/* Runs sql with ?1 = a, ?2 = b and ?3 = text (when not NULL; a parameter
+ * the SQL does not name is left unbound); the first column of the first
+ * row into *out (if not NULL).  1 with a row, 0 without, -1 on error. */
+int qdb_step(sqlite3 *db, const char *sql, int64_t a, int64_t b, const char *text, int64_t *out);
 /* -f: every pending remote recipient is due now. */
 int qdb_flush(sqlite3 *db, int64_t now);
 /* How many messages have recipients due (a bound on useful workers). */

@@ -136,22 +136,7 @@ link() {
 # hidden_fields QUERY FORM_ID: the hidden fields of that form, urlencoded
 # and joined with & (what a browser would post)
 hidden_fields() {
-	cgi "$1" | $PY -c '
-import sys, html.parser, urllib.parse
-fields = []
-class P(html.parser.HTMLParser):
-    form = None
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            self.form = a.get("id")
-        if tag == "input" and self.form == sys.argv[1] and a.get("type") == "hidden":
-            fields.append((a.get("name"), a.get("value", "")))
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.form = None
-P().feed(sys.stdin.read())
-print(urllib.parse.urlencode(fields))' "$2"
+	cgi "$1" | $PY "$TOP/tests/tools/form-fields.py" "$2" --urlencoded
 }
 
 # ---- the configuration -------------------------------------------------------------

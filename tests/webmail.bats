@@ -38,20 +38,7 @@ http_code() {
 # form_fields USER PATH FORM_ID: the hidden fields of that form on the page,
 # one name=value a line (what a browser would submit with it)
 form_fields() {
-	curl -s -u "$1:secret" "$URL/$2" | $PY -c '
-import sys, html.parser
-class P(html.parser.HTMLParser):
-    form = None
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            self.form = a.get("id")
-        if tag == "input" and self.form == sys.argv[1] and a.get("type") == "hidden":
-            print("%s=%s" % (a.get("name"), a.get("value", "")))
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self.form = None
-P().feed(sys.stdin.read())' "$3"
+	curl -s -u "$1:secret" "$URL/$2" | $PY "$TOP/tests/tools/form-fields.py" "$3"
 }
 
 # csrf USER: the csrf token in USER's compose form
