@@ -19,10 +19,11 @@ ALL_CFLAGS = $(WARN) $(DEFS) $(HARDEN) $(CFLAGS) $(GMIME_CFLAGS) -I$(BUILD) -MMD
 BUILD   ?= build
 BINDIR  ?= bin
 
-PROGS   = smtp-recv mail-store mailpipe-user smtp-relay smtp-send sendmail pop3-serve mail-notify mailpipe-check
+PROGS   = smtp-recv mail-store mailpipe-user smtp-relay smtp-send sendmail pop3-serve mail-notify mailpipe-check \
+          mailpipe-dkim-key
 # the shared modules each program links
 MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve \
-                  tls auth peer
+                  tls auth peer mail_auth head_scan dns_txt
 # OpenSSL, SQLite and libcrypt are linked statically: relocating them at
 # every start was three quarters of a delivery's instructions (one process
 # per connection).  glibc stays shared.  The price: a security update of
@@ -33,9 +34,14 @@ STATIC   = -Wl,-Bstatic $(1) -Wl,-Bdynamic
 else
 STATIC   = $(1)
 endif
-LIBS_smtp-recv  = $(call STATIC,-lssl -lcrypto -lcrypt) -ldl -lpthread
-MODS_mail-store = conf cidr log fsutil maildir message resolve store_db
-LIBS_mail-store = $(call STATIC,-lsqlite3) -lm -ldl -lpthread
+# libopendkim, libspf2 and libopendmarc (static like OpenSSL, which
+# libopendkim calls: one copy of libcrypto in the process)
+AUTH_LIBS = $(call STATIC,-lopendkim -lspf2 -lopendmarc -lssl -lcrypto) -ldb -lbsd -lresolv
+LIBS_smtp-recv  = $(call STATIC,-lcrypt) $(AUTH_LIBS) -ldl -lpthread
+MODS_mail-store = conf cidr log fsutil maildir message resolve store_db dkim_conf dkim_sign head_scan
+LIBS_mail-store = $(call STATIC,-lsqlite3 -lopendkim -lssl -lcrypto) -ldb -lbsd -lresolv -lm -ldl -lpthread
+MODS_mailpipe-dkim-key = conf cidr fsutil dkim_conf
+LIBS_mailpipe-dkim-key = $(call STATIC,-lcrypto) -ldl -lpthread
 MODS_mailpipe-user = conf cidr fsutil password
 MODS_smtp-relay = conf cidr log fsutil routes mx smtp_io smtp_client smtp_txn tls queue_db \
                   store_db store_run dsn relay_route net
@@ -47,7 +53,7 @@ MODS_pop3-serve = conf cidr log fsutil smtp_io tls auth peer maildir mailbox
 LIBS_pop3-serve = $(call STATIC,-lssl -lcrypto -lcrypt) -ldl -lpthread
 MODS_mail-notify = conf cidr log fsutil store_db queue_db notify_db nntp mime_word net
 LIBS_mail-notify = $(call STATIC,-lsqlite3) -lm -ldl -lpthread
-MODS_mailpipe-check = conf cidr fsutil resolve routes tls nntp net
+MODS_mailpipe-check = conf cidr fsutil resolve routes tls nntp net dkim_conf
 LIBS_mailpipe-check = $(call STATIC,-lssl -lcrypto -lcrypt) -ldl -lpthread
 MODS_sendmail   = conf cidr log fsutil msg_head mime_word store_run addr_list smtp_io smtp_client \
                   smtp_txn tls net
@@ -97,7 +103,9 @@ DEPS_APT = build-essential libsqlite3-dev libssl-dev libcrypt-dev libgmime-3.0-d
            libsasl2-modules libnet-ssleay-perl python3-aiosmtpd dnsmasq-base \
            dovecot-core dovecot-lmtpd sasl2-bin libsasl2-modules-db \
            git git-email s-nail bsd-mailx dovecot-imapd sn fetchmail getmail6 \
-           lighttpd chromium libpython3.11-testsuite curl
+           lighttpd chromium libpython3.11-testsuite curl \
+           libopendkim-dev libspf2-dev libopendmarc-dev libdb-dev libbsd-dev publicsuffix \
+           python3-dkim python3-authres python3-spf opendkim-tools python3-dnspython
 deps:
 	@missing=$$(for p in $(DEPS_APT); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \

@@ -72,6 +72,25 @@ int temp_open(const char *prog, char *path, size_t size)
 	return fd;
 }
 
+int unnamed_open(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	char path[4096];
+	int n = snprintf(path, sizeof path, "%s/spool.", dir);
+	if (n < 0 || (size_t)n + 7 > sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memset(path + n, 'X', 6);   /* mkostemp's template */
+	path[n + 6] = '\0';
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
 int fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -21,6 +21,10 @@ ssize_t pread_some(int fd, void *buf, size_t n, off_t off);
  * becomes of the process.  The fd, or -1/errno with the path it tried in
  * path (size PATH_MAX). */
 int temp_open(const char *prog, char *path, size_t size);
+/* A read-write file without a name in dir (O_TMPFILE, or a named file
+ * unlinked at once where that is not supported): a killed process leaves
+ * nothing behind.  The fd, or -1/errno. */
+int unnamed_open(const char *dir);
 /* fsync(2) of a directory, so a rename or a new entry in it is durable. */
 int fsync_dir(const char *path);
 /* mkdir -p; each directory it creates is made durable in its parent. */

@@ -1,9 +1,10 @@
 /* mail-store - deliver one message from stdin durably.
  *
- *   mail-store -f SENDER [-c CLIENT] [-H HELO] [--] RCPT...
+ *   mail-store -f SENDER [-c CLIENT] [-H HELO] [-I] [--] RCPT...
  *
  * Local recipients get a Maildir copy (with Return-Path: and Delivered-To:),
- * remote ones share one copy in the queue.  Every file is written in a
+ * remote ones share one copy in the queue, DKIM-signed when the From: domain
+ * has a key in the dkim file (not with -I: mail from the Internet).  Every file is written in a
  * temporary place, fsynced, linked into place and its directory fsynced;
  * then the index row is committed; only then is the id printed and 0
  * returned.  Any failure removes what was written.  See mail-store(8).
@@ -20,7 +21,10 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "dkim_conf.h"
+#include "dkim_sign.h"
 #include "fsutil.h"
+#include "head_scan.h"
 #include "log.h"
 #include "maildir.h"
 #include "message.h"
@@ -31,7 +35,7 @@ struct target {
 	const struct destination *dest;
 	struct maildir_file file;
 	int fd;
-	size_t prefix_len;   /* Return-Path/Delivered-To, before the message */
+	size_t prefix_len;   /* Return-Path/Delivered-To or DKIM-Signature, before the message */
 	int committed;
 };
 
@@ -40,15 +44,22 @@ struct delivery {
 	const char *sender;  /* "" for the null sender */
 	const char *client;
 	const char *helo;
+	int inbound;         /* -I: from the Internet, never signed */
 	struct destination *dest;
 	size_t ndest;
 	struct target *targets;
 	size_t ntargets;
 	struct message_info info;
+	struct dkim_conf dkim;
+	int source_fd;       /* the copy the others are made from */
+	off_t source_off;    /* where the message starts in it */
+	int scratch_fd;      /* an unnamed source when the only copy is signed, or -1 */
+	char signature[DKIM_SIGNATURES_MAX];   /* "" when not signed */
+	char signed_domain[DKIM_DOMAIN_MAX];   /* for the log */
 	char error[512];
 };
 
-static const char usage_line[] = "usage: mail-store -f SENDER [-c CLIENT] [-H HELO] [--] RCPT...";
+static const char usage_line[] = "usage: mail-store -f SENDER [-c CLIENT] [-H HELO] [-I] [--] RCPT...";
 
 static void usage(void)
 {
@@ -70,12 +81,13 @@ static void parse_args(struct delivery *d, int argc, char **argv)
 	int opt;
 	const char *sender = NULL;
 	opterr = 0;   /* one line of our own instead of getopt's */
-	while ((opt = getopt(argc, argv, "hf:c:H:")) != -1) {
+	while ((opt = getopt(argc, argv, "hf:c:H:I")) != -1) {
 		switch (opt) {
 		case 'h': usage(); exit(0);
 		case 'f': sender = optarg; break;
 		case 'c': d->client = optarg; break;
 		case 'H': d->helo = optarg; break;
+		case 'I': d->inbound = 1; break;
 		default:
 			fprintf(stderr, "mail-store: bad option -%c (%s)\n", optopt, usage_line);
 			exit(EX_USAGE);
@@ -137,8 +149,12 @@ static int open_target(struct delivery *d, struct target *t, unsigned q)
 	t->fd = maildir_open(tmp, new_dir, d->conf.hostname, q, &t->file);
 	if (t->fd < 0)
 		return fail(d, io_status(errno), "create file");
-	if (t->dest->remote)
+	if (t->dest->remote) {
+		t->prefix_len = strlen(d->signature);
+		if (write_all(t->fd, d->signature, t->prefix_len) < 0)
+			return fail(d, io_status(errno), "write");
 		return 0;
+	}
 	char prefix[2 * CONF_ADDR_MAX + 64];
 	int n = snprintf(prefix, sizeof prefix, "Return-Path: <%s>\nDelivered-To: %s\n",
 			 d->sender, t->dest->address);
@@ -148,16 +164,15 @@ static int open_target(struct delivery *d, struct target *t, unsigned q)
 	return 0;
 }
 
-/* Copies the message body from the first target's file into t. */
-static int copy_from_first(struct delivery *d, struct target *t)
+/* Copies the message from the source into t. */
+static int copy_from_source(struct delivery *d, struct target *t)
 {
-	const struct target *first = &d->targets[0];
-	off_t off = (off_t)first->prefix_len;
+	off_t off = d->source_off;
 	uint64_t left = d->info.size;
 	char buf[STREAM_BUF];
 	while (left > 0) {
 		size_t want = left < sizeof buf ? (size_t)left : sizeof buf;
-		ssize_t r = pread(first->fd, buf, want, off);
+		ssize_t r = pread(d->source_fd, buf, want, off);
 		if (r <= 0) {
 			if (r == 0)
 				errno = EIO;
@@ -171,26 +186,87 @@ static int copy_from_first(struct delivery *d, struct target *t)
 	return 0;
 }
 
+/* May the queue copy be signed: remote recipients, not -I, keys listed? */
+static int may_sign(const struct delivery *d)
+{
+	return !d->inbound && d->dkim.nkeys > 0 && d->ntargets > 0 &&
+	       d->targets[d->ntargets - 1].dest->remote;
+}
+
+/* Copies stdin into the source: the first copy, or, when that is the queue
+ * copy and may be signed, an unnamed file (the signature goes above the
+ * message, and is known only once all of it has been read). */
+static int write_source(struct delivery *d)
+{
+	int fd;
+	if (d->targets[0].dest->remote && may_sign(d)) {
+		char tmp[PATH_MAX];
+		if (path_join(tmp, sizeof tmp, d->conf.state, "tmp") < 0 || make_dirs(tmp, 0700) < 0 ||
+		    (d->scratch_fd = unnamed_open(tmp)) < 0)
+			return fail(d, io_status(errno), "temporary file");
+		fd = d->scratch_fd;
+		d->source_off = 0;
+	} else {
+		int rc = open_target(d, &d->targets[0], 0);
+		if (rc)
+			return rc;
+		fd = d->targets[0].fd;
+		d->source_off = (off_t)d->targets[0].prefix_len;
+	}
+	d->source_fd = fd;
+	if (message_copy(STDIN_FILENO, fd, &d->info) < 0)
+		return fail(d, io_status(errno), "write");
+	if (d->info.has_nul) {
+		snprintf(d->error, sizeof d->error, "message contains NUL octets");
+		return EX_DATAERR;
+	}
+	return 0;
+}
+
+static int find_from(void *arg, const struct head_field *field)
+{
+	if (!head_field_is(field, "From"))
+		return 0;
+	head_field_value(field, arg, HEAD_FIELD_MAX);
+	return 1;
+}
+
+/* Signs the source when its From: domain has keys: d->signature. */
+static int sign_source(struct delivery *d)
+{
+	if (!may_sign(d))
+		return 0;
+	char from[HEAD_FIELD_MAX] = "", domain[DKIM_DOMAIN_MAX];
+	if (head_scan(d->source_fd, d->source_off, find_from, from) < 0)
+		return fail(d, EX_IOERR, "read back");
+	const struct dkim_key_entry *keys[DKIM_KEYS_PER_DOMAIN];
+	size_t n = dkim_from_domain(from, domain, sizeof domain) == 0
+			   ? dkim_conf_find(&d->dkim, domain, keys) : 0;
+	if (n == 0)
+		return 0;
+	/* a key we cannot use is the operator's to fix: the mail waits (75)
+	 * rather than leave unsigned and land in the receivers' spam */
+	if (dkim_sign_message(keys, n, d->source_fd, d->source_off, d->signature,
+			      sizeof d->signature, d->error, sizeof d->error) < 0)
+		return EX_TEMPFAIL;
+	snprintf(d->signed_domain, sizeof d->signed_domain, "%s", keys[0]->domain);
+	return 0;
+}
+
 /* Writes every copy and fsyncs it. */
 static int write_targets(struct delivery *d)
 {
-	for (size_t i = 0; i < d->ntargets; i++) {
+	int rc = write_source(d);
+	if (rc == 0)
+		rc = sign_source(d);
+	for (size_t i = d->scratch_fd < 0 ? 1 : 0; rc == 0 && i < d->ntargets; i++) {
 		struct target *t = &d->targets[i];
-		int rc = open_target(d, t, (unsigned)i);
-		if (rc)
-			return rc;
-		if (i == 0) {
-			/* the first copy reads stdin; it must be readable for the others */
-			if (message_copy(STDIN_FILENO, t->fd, &d->info) < 0)
-				return fail(d, io_status(errno), "write");
-			if (d->info.has_nul) {
-				snprintf(d->error, sizeof d->error, "message contains NUL octets");
-				return EX_DATAERR;
-			}
-		} else if ((rc = copy_from_first(d, t)) != 0) {
-			return rc;
-		}
+		rc = open_target(d, t, (unsigned)i);
+		if (rc == 0)
+			rc = copy_from_source(d, t);
 	}
+	if (rc)
+		return rc;
 	for (size_t i = 0; i < d->ntargets; i++)
 		if (fsync(d->targets[i].fd) < 0)
 			return fail(d, io_status(errno), "fsync");
@@ -273,18 +349,26 @@ static int index_message(struct delivery *d, int64_t *id)
 }
 
 /* One target per local mailbox, plus one queue copy shared by every remote
- * recipient. */
+ * recipient, last: a local copy, when there is one, is the unsigned source
+ * the signed queue copy is made from. */
 static int plan_targets(struct delivery *d)
 {
 	d->targets = calloc(d->ndest, sizeof *d->targets);
 	if (!d->targets)
 		return fail(d, EX_OSERR, "memory");
-	int have_remote = 0;
+	const struct destination *remote = NULL;
 	for (size_t i = 0; i < d->ndest; i++) {
-		if (d->dest[i].remote && have_remote++)
+		if (d->dest[i].remote) {
+			remote = remote ? remote : &d->dest[i];
 			continue;
+		}
 		struct target *t = &d->targets[d->ntargets++];
 		t->dest = &d->dest[i];
+		t->fd = -1;
+	}
+	if (remote) {
+		struct target *t = &d->targets[d->ntargets++];
+		t->dest = remote;
 		t->fd = -1;
 	}
 	return 0;
@@ -302,6 +386,8 @@ static int deliver(struct delivery *d, int64_t *id)
 	for (size_t i = 0; i < d->ntargets; i++)
 		if (d->targets[i].fd >= 0)
 			close(d->targets[i].fd);
+	if (d->scratch_fd >= 0)
+		close(d->scratch_fd);
 	if (rc != 0)
 		undo_targets(d);
 	return rc;
@@ -318,7 +404,8 @@ int main(int argc, char **argv)
 	parse_args(&d, argc, argv);
 	message_info_init(&d.info);
 	snprintf(from, sizeof from, "<%s>", d.sender);
-	if (conf_load(&d.conf, conf_dir()) < 0) {
+	d.scratch_fd = -1;
+	if (conf_load(&d.conf, conf_dir()) < 0 || (!d.inbound && dkim_conf_load(&d.conf, &d.dkim) < 0)) {
 		fprintf(stderr, "mail-store: %s\n", d.conf.error);
 		return EX_CONFIG;
 	}
@@ -341,7 +428,8 @@ int main(int argc, char **argv)
 	}
 	snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
 	snprintf(nrcpt, sizeof nrcpt, "%zu", d.ndest);
-	log_event("stored", "id", idbuf, "from", from, "rcpts", nrcpt, "size", size, LOG_END);
+	log_event("stored", "id", idbuf, "from", from, "rcpts", nrcpt, "size", size,
+		  "dkim", d.signed_domain[0] ? d.signed_domain : NULL, LOG_END);
 	printf("%lld\n", (long long)id);
 	return fflush(stdout) == 0 ? 0 : EX_IOERR;
 }

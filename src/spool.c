@@ -12,26 +12,6 @@
 
 #include "fsutil.h"
 
-/* O_TMPFILE, or a named file unlinked at once where it is not supported. */
-static int open_unnamed(const char *dir)
-{
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd;
-	char path[4096];
-	int n = snprintf(path, sizeof path, "%s/spool.", dir);
-	if (n < 0 || (size_t)n + 7 > sizeof path) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memset(path + n, 'X', 6);   /* mkostemp's template */
-	path[n + 6] = '\0';
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(path);
-	return fd;
-}
-
 int spool_open(struct spool *s, const char *dir)
 {
 	s->len = 0;
@@ -44,14 +24,14 @@ int spool_open(struct spool *s, const char *dir)
 	s->fd = memfd_create("mailpipe-spool", MFD_CLOEXEC);
 	s->in_memory = s->fd >= 0;
 	if (s->fd < 0)
-		s->fd = open_unnamed(dir);
+		s->fd = unnamed_open(dir);
 	return s->fd < 0 ? -1 : 0;
 }
 
 /* Moves what the memfd holds to a file on disk; 0 or -1 with errno. */
 static int spill_to_disk(struct spool *s)
 {
-	int disk = open_unnamed(s->dir);
+	int disk = unnamed_open(s->dir);
 	if (disk < 0)
 		return -1;
 	char buf[STREAM_BUF];
