@@ -42,7 +42,7 @@ MODS_mail-store = conf cidr log fsutil maildir message resolve store_db dkim_con
 LIBS_mail-store = $(call STATIC,-lsqlite3 -lopendkim -lssl -lcrypto) -ldb -lbsd -lresolv -lm -ldl -lpthread
 MODS_mailpipe-dkim-key = conf cidr fsutil dkim_conf
 LIBS_mailpipe-dkim-key = $(call STATIC,-lcrypto) -ldl -lpthread
-MODS_mailpipe-user = conf cidr fsutil password
+MODS_mailpipe-user = conf cidr fsutil conf_edit password
 MODS_smtp-relay = conf cidr log fsutil routes mx smtp_io smtp_client smtp_txn tls queue_db \
                   store_db store_run dsn relay_route net
 LIBS_smtp-relay = $(call STATIC,-lssl -lcrypto -lsqlite3) -lresolv -lm -ldl -lpthread

@@ -7,20 +7,17 @@
  * The file is edited atomically: under an flock on users.lock a new file
  * users.new is written, fsynced and renamed over users, then the directory
  * is fsynced; a crash at any instant leaves the old or the new file, never
- * a mix.  Passwords are hashed with yescrypt, read twice from the terminal
- * without echo (or once from stdin), and never echoed, logged or kept.
+ * a mix (conf_edit.h).  Passwords are hashed with yescrypt, read twice
+ * from the terminal without echo (or once from stdin), and never echoed,
+ * logged or kept.
  */
 #include <crypt.h>
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -28,19 +25,10 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "fsutil.h"
+#include "conf_edit.h"
 #include "password.h"
 
 #define PASSWORD_MAX 1024
-#define USERS_LINES_MAX 1000000
-
-struct users_file {
-	char path[PATH_MAX];
-	char **lines;          /* every line as it was, without its newline */
-	size_t nlines;
-	struct stat st;        /* mode and owner to keep */
-	int existed;
-};
 
 struct request {
 	const char *command;
@@ -116,48 +104,8 @@ static int hash_password(const char *pw, char *out, size_t size)
 
 /* ---- the users file ------------------------------------------------------ */
 
-static void free_users(struct users_file *u)
-{
-	for (size_t i = 0; i < u->nlines; i++)
-		free(u->lines[i]);
-	free(u->lines);
-}
-
-static int append_line(struct users_file *u, const char *text)
-{
-	if (u->nlines >= USERS_LINES_MAX)
-		return -1;
-	char **grown = realloc(u->lines, (u->nlines + 1) * sizeof *grown);
-	if (!grown)
-		return -1;
-	u->lines = grown;
-	u->lines[u->nlines] = strdup(text);
-	if (!u->lines[u->nlines])
-		return -1;
-	u->nlines++;
-	return 0;
-}
-
-static int load_users(struct users_file *u)
-{
-	FILE *fp = fopen(u->path, "r");
-	u->existed = fp != NULL;
-	if (!fp)
-		return errno == ENOENT ? 0 : die(EX_NOINPUT, "cannot read %s", u->path);
-	fstat(fileno(fp), &u->st);
-	char buf[CONF_LINE_MAX + 2];
-	int rc = 0;
-	while (rc == 0 && password_read_line(fp, buf, sizeof buf) == 0)
-		if (append_line(u, buf) < 0)
-			rc = die(EX_OSERR, "%s: too many lines or out of memory", u->path);
-	if (rc == 0 && !feof(fp))
-		rc = die(EX_DATAERR, "%s: a line is too long", u->path);
-	fclose(fp);
-	return rc;
-}
-
 /* The index of the line for address, or -1.  Lines are "address:hash". */
-static long find_user_line(const struct users_file *u, const char *address)
+static long find_user_line(const struct conf_edit *u, const char *address)
 {
 	size_t alen = strlen(address);
 	for (size_t i = 0; i < u->nlines; i++) {
@@ -174,37 +122,6 @@ static long find_user_line(const struct users_file *u, const char *address)
 	return -1;
 }
 
-/* users.new, fsynced, renamed over users, directory fsynced. */
-static int save_users(struct request *r, const struct users_file *u)
-{
-	char tmp[PATH_MAX];
-	if (path_join(tmp, sizeof tmp, r->conf.dir, "users.new") < 0)
-		return die(EX_CANTCREAT, "%s: name too long", r->conf.dir);
-	mode_t mode = u->existed ? (u->st.st_mode & 07777) : 0640;
-	/* a new file takes the configuration directory's group (e.g. mailpipe),
-	 * so the servers can read it */
-	struct stat dir;
-	gid_t group = u->existed ? u->st.st_gid
-		      : stat(r->conf.dir, &dir) == 0 ? dir.st_gid : (gid_t)-1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return die(EX_CANTCREAT, "cannot create %s", tmp);
-	uid_t owner = u->existed ? u->st.st_uid : (uid_t)-1;
-	int failed = fchmod(fd, mode) < 0 || (geteuid() == 0 && fchown(fd, owner, group) < 0);
-	for (size_t i = 0; i < u->nlines && !failed; i++)
-		failed = write_all(fd, u->lines[i], strlen(u->lines[i])) < 0 ||
-			 write_all(fd, "\n", 1) < 0;
-	failed = failed || fsync(fd) < 0;
-	failed = close(fd) < 0 || failed;
-	if (failed || rename(tmp, u->path) < 0) {
-		unlink(tmp);
-		return die(EX_IOERR, "could not write %s; it is unchanged", u->path);
-	}
-	if (fsync_dir(r->conf.dir) < 0)
-		return die(EX_IOERR, "could not make %s durable", u->path);
-	return 0;
-}
-
 /* ---- commands --------------------------------------------------------- */
 
 static int check_new_address(struct request *r)
@@ -219,7 +136,7 @@ static int check_new_address(struct request *r)
 	return 0;
 }
 
-static int set_password(struct request *r, struct users_file *u, long line)
+static int set_password(struct request *r, struct conf_edit *u, long line)
 {
 	char pw[PASSWORD_MAX], hash[256];
 	int rc = get_password(r, pw, sizeof pw);
@@ -231,7 +148,7 @@ static int set_password(struct request *r, struct users_file *u, long line)
 	char entry[CONF_ADDR_MAX + sizeof hash + 2];
 	snprintf(entry, sizeof entry, "%s:%s", r->address, hash);
 	if (line < 0)
-		return append_line(u, entry) < 0 ? die(EX_OSERR, "%s", "out of memory") : 0;
+		return conf_edit_append(u, entry) != 0 ? die(EX_OSERR, "%s", "out of memory") : 0;
 	char *copy = strdup(entry);
 	if (!copy)
 		return die(EX_OSERR, "%s", "out of memory");
@@ -240,7 +157,7 @@ static int set_password(struct request *r, struct users_file *u, long line)
 	return 0;
 }
 
-static int cmd_add(struct request *r, struct users_file *u)
+static int cmd_add(struct request *r, struct conf_edit *u)
 {
 	int rc = check_new_address(r);
 	if (rc)
@@ -254,7 +171,7 @@ static int cmd_add(struct request *r, struct users_file *u)
 	return set_password(r, u, -1);
 }
 
-static int cmd_passwd(struct request *r, struct users_file *u)
+static int cmd_passwd(struct request *r, struct conf_edit *u)
 {
 	long line = find_user_line(u, r->address);
 	if (line < 0)
@@ -262,7 +179,7 @@ static int cmd_passwd(struct request *r, struct users_file *u)
 	return set_password(r, u, line);
 }
 
-static int cmd_del(struct request *r, struct users_file *u)
+static int cmd_del(struct request *r, struct conf_edit *u)
 {
 	long line = find_user_line(u, r->address);
 	if (line < 0)
@@ -274,7 +191,7 @@ static int cmd_del(struct request *r, struct users_file *u)
 	return 0;
 }
 
-static int cmd_list(struct request *r, struct users_file *u)
+static int cmd_list(struct request *r, struct conf_edit *u)
 {
 	(void)u;
 	for (size_t i = 0; i < r->conf.nusers; i++)
@@ -286,7 +203,7 @@ static const struct command {
 	const char *name;
 	int needs_address;
 	int writes;
-	int (*run)(struct request *r, struct users_file *u);
+	int (*run)(struct request *r, struct conf_edit *u);
 } commands[] = {
 	{ "add",    1, 1, cmd_add },
 	{ "passwd", 1, 1, cmd_passwd },
@@ -325,24 +242,10 @@ static const struct command *parse_args(int argc, char **argv, struct request *r
 	exit(die(EX_USAGE, "%s", usage_line));
 }
 
-/* Serialises writers: concurrent adds must not lose each other's lines. */
-static int lock_users(const struct request *r)
-{
-	char path[PATH_MAX];
-	if (path_join(path, sizeof path, r->conf.dir, "users.lock") < 0)
-		return -1;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-		die(EX_CANTCREAT, "cannot lock %s", path);
-		return -1;
-	}
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
 	static struct request r;
-	static struct users_file u;
+	static struct conf_edit u;
 	signal(SIGPIPE, SIG_IGN);
 	/* a password may be in memory: never in a core dump */
 	struct rlimit no_core = { 0, 0 };
@@ -351,20 +254,18 @@ int main(int argc, char **argv)
 	const struct command *cmd = parse_args(argc, argv, &r);
 	if (conf_load(&r.conf, conf_dir()) < 0)
 		return die(EX_CONFIG, "%s", r.conf.error);
-	int lock = cmd->writes ? lock_users(&r) : -1;
-	if (cmd->writes && lock < 0)
-		return EX_CANTCREAT;
-	/* read under the lock: the file may have changed since conf_load */
-	if (path_join(u.path, sizeof u.path, r.conf.dir, "users") < 0)
-		return die(EX_USAGE, "%s: name too long", r.conf.dir);
-	int rc = cmd->writes ? load_users(&u) : 0;
+	int rc = conf_edit_init(&u, "mailpipe-user", r.conf.dir, "users");
+	/* writers serialised, and the file read again under the lock: it may
+	 * have changed since conf_load */
+	if (rc == 0 && cmd->writes)
+		rc = conf_edit_lock(&u);
+	if (rc == 0 && cmd->writes)
+		rc = conf_edit_load(&u);
 	if (rc == 0)
 		rc = cmd->run(&r, &u);
 	if (rc == 0 && cmd->writes)
-		rc = save_users(&r, &u);
-	free_users(&u);
+		rc = conf_edit_save(&u, 0640);
+	conf_edit_free(&u);
 	conf_free(&r.conf);
-	if (lock >= 0)
-		close(lock);
 	return rc;
 }
