@@ -388,7 +388,7 @@ static void deliver(const struct webmail *w, struct mail_built *b)
 	struct store_result result;
 	store_program(program, sizeof program);
 	const char *client = getenv("REMOTE_ADDR");
-	if (store_run(program, fileno(msg), w->user, client ? client : "127.0.0.1", "webmail", b->rcpts,
+	if (store_run(program, fileno(msg), w->user, client ? client : "127.0.0.1", "webmail", 0, b->rcpts,
 		      b->nrcpts, &result) < 0 || result.status != 0) {
 		const struct store_reply *r = store_reply_for(&result);
 		snprintf(err, sizeof err, "The mail system did not take it: %d %s %s", r->code, r->enhanced,

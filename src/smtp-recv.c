@@ -34,6 +34,7 @@
 #include "smtp_io.h"
 #include "spool.h"
 #include "store_run.h"
+#include "mail_auth.h"
 #include "tls.h"
 
 #define CMD_LINE_MAX 512      /* RFC 5321 4.5.3.1.4, CRLF included */
@@ -50,6 +51,7 @@ struct transaction {
 	unsigned nrcpts;
 	int bdat_active;          /* a BDAT chunk has started the message */
 	int spooling;             /* the session's spool holds this message */
+	size_t received_len;      /* our Received: field, first in the spool */
 	struct bdat_reader bdat;
 };
 
@@ -171,8 +173,77 @@ static int txn_open_spool(struct session *s)
 			 "Received: from %s (%s)%s\n\tby %s (mailpipe) with %s id %s.%u%s;\n\t%s\n",
 			 s->helo, client, tls_note, hostname(s), proto, s->sid, s->ntransactions,
 			 for_clause, date);
-	spool_put(&s->spool, header, (size_t)n < sizeof header ? (size_t)n : sizeof header - 1);
+	s->txn.received_len = (size_t)n < sizeof header ? (size_t)n : sizeof header - 1;
+	spool_put(&s->spool, header, s->txn.received_len);
 	s->txn.spooling = 1;
+	return 0;
+}
+
+/* Mail from the Internet, which is checked and never signed: not a
+ * submission, not signed in, from a known peer that is not a relay client
+ * (those are our own users and machines: their mail is signed instead). */
+static int from_internet(const struct session *s)
+{
+	return !s->submission && !s->auth_user[0] && strcmp(s->client, "unknown") != 0 &&
+	       !conf_is_relay_client(&s->conf, s->client);
+}
+
+/* The time all the DNS of the checks may take: a third of the command
+ * timeout, 1 to 30 seconds, so the reply always comes within it. */
+static unsigned check_budget(const struct session *s)
+{
+	unsigned budget = s->conf.timeout / 3;
+	return budget < 1 ? 1 : budget > 30 ? 30 : budget;
+}
+
+/* A domain from the message, for a reply line: only when it looks like one. */
+static const char *reply_domain(const char *domain)
+{
+	size_t n = strspn(domain, "abcdefghijklmnopqrstuvwxyz0123456789.-");
+	return n > 0 && n < 128 && domain[n] == '\0' ? domain : "the From: domain";
+}
+
+/* Removes the Authentication-Results fields that claim our name. */
+static int drop_forged(struct session *s, off_t msg_off)
+{
+	struct auth_range found[AUTH_FORGED_MAX];
+	struct spool_range cut[AUTH_FORGED_MAX];
+	int n = mail_auth_forged(s->spool.fd, msg_off, hostname(s), found, AUTH_FORGED_MAX);
+	if (n <= 0)
+		return n;
+	for (int i = 0; i < n; i++)
+		cut[i] = (struct spool_range){ found[i].offset, found[i].length };
+	log_event("removed", "field", "Authentication-Results", "count", n == 1 ? "1" : "several",
+		  LOG_END);
+	return spool_cut(&s->spool, cut, (size_t)n);
+}
+
+/* SPF, DKIM and DMARC of a message from the Internet: our
+ * Authentication-Results above it, theirs with our name gone.  0 to store
+ * it, -1 when it was refused (the reply is sent). */
+static int txn_authenticate(struct session *s, struct auth_outcome *out)
+{
+	struct transaction *t = &s->txn;
+	off_t msg_off = s->spool.start + (off_t)t->received_len;
+	struct auth_request rq = { hostname(s), s->client, s->helo, t->sender.address,
+				   s->spool.fd, msg_off, check_budget(s) };
+	mail_auth_check(&rq, out);
+	char from[SMTP_PATH_MAX + 3];
+	snprintf(from, sizeof from, "<%s>", t->sender.address);
+	if (out->dmarc_reject && s->conf.dmarc_reject) {
+		reply(s, 550, "5.7.1 Message refused by the DMARC policy of %s",
+		      reply_domain(out->from_domain));
+		log_event("rejected", "reason", "dmarc", "from", from, "spf", out->spf, "dkim",
+			  out->dkim, "dmarc", out->dmarc, "reply", "550", LOG_END);
+		return -1;
+	}
+	if (drop_forged(s, msg_off) < 0 ||
+	    spool_prepend(&s->spool, out->header, strlen(out->header)) < 0) {
+		reply(s, 451, "4.3.0 Local error in processing, try again later");
+		log_event("rejected", "reason", "spool", "errno", strerror(errno), "reply", "451",
+			  LOG_END);
+		return -1;
+	}
 	return 0;
 }
 
@@ -181,6 +252,8 @@ static void txn_store(struct session *s)
 {
 	struct transaction *t = &s->txn;
 	struct store_result result;
+	struct auth_outcome auth;
+	int inbound = from_internet(s);
 	char size[32];
 	snprintf(size, sizeof size, "%llu", (unsigned long long)s->spool.bytes);
 	if (spool_rewind(&s->spool) < 0) {
@@ -194,8 +267,10 @@ static void txn_store(struct session *s)
 			  "reply", full ? "452" : "451", LOG_END);
 		return;
 	}
+	if (inbound && txn_authenticate(s, &auth) < 0)
+		return;
 	if (store_run(s->store_program, s->spool.fd, t->sender.address, s->client, s->helo,
-		      t->rcpts, t->nrcpts, &result) < 0)
+		      inbound, t->rcpts, t->nrcpts, &result) < 0)
 		result.status = -1;
 	const struct store_reply *r = store_reply_for(&result);
 	char code[8], rcpts[16], status[16], from[SMTP_PATH_MAX + 3];
@@ -210,7 +285,9 @@ static void txn_store(struct session *s)
 		log_event("accepted", "id", result.id, "from", from, "rcpts", rcpts,
 			  "size", size, "reply", code, "proto", protocol(s),
 			  "tls", s->tls ? version : NULL, "cipher", s->tls ? cipher : NULL,
-			  "user", s->auth_user[0] ? s->auth_user : NULL, LOG_END);
+			  "user", s->auth_user[0] ? s->auth_user : NULL,
+			  "spf", inbound ? auth.spf : NULL, "dkim", inbound ? auth.dkim : NULL,
+			  "dmarc", inbound ? auth.dmarc : NULL, LOG_END);
 	} else {
 		reply(s, r->code, "%s %s", r->enhanced, r->text);
 		log_event("rejected", "reason", "mail-store", "status", status, "from", from,

@@ -228,7 +228,7 @@ static int send_report(struct relay *r, const struct qdb_message *m, struct outc
 	char *to[] = { (char *)m->sender };   /* store_run takes argv-style strings */
 	struct store_result result;
 	int ok = report >= 0 && dsn_write(report, &d) == 0 && lseek(report, 0, SEEK_SET) == 0 &&
-		 store_run(r->store, report, "", "127.0.0.1", r->conf.hostname, to, 1, &result) == 0 &&
+		 store_run(r->store, report, "", "127.0.0.1", r->conf.hostname, 0, to, 1, &result) == 0 &&
 		 result.status == 0;
 	if (report >= 0)
 		close(report);

@@ -108,7 +108,8 @@ static void read_id(int fd, char *id, size_t size)
 }
 
 int store_run(const char *program, int msg_fd, const char *sender, const char *client,
-	      const char *helo, char *const *rcpts, size_t nrcpts, struct store_result *result)
+	      const char *helo, int inbound, char *const *rcpts, size_t nrcpts,
+	      struct store_result *result)
 {
 	result->status = -1;
 	result->id[0] = '\0';
@@ -123,6 +124,8 @@ int store_run(const char *program, int msg_fd, const char *sender, const char *c
 	argv[a++] = (char *)client;
 	argv[a++] = "-H";
 	argv[a++] = (char *)helo;
+	if (inbound)
+		argv[a++] = "-I";
 	argv[a++] = "--";   /* an address may start with '-' */
 	for (size_t i = 0; i < nrcpts; i++)
 		argv[a++] = rcpts[i];

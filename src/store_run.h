@@ -22,10 +22,13 @@ void program_path(const char *name, const char *env, char *buf, size_t size);
 /* The path of mail-store: $MAILPIPE_STORE, else beside this program. */
 void store_program(char *buf, size_t size);
 
-/* Runs mail-store with msg_fd as its stdin; waits for it.  0 when it ran
- * (result->status says how it ended), -1 when it could not be started. */
+/* Runs mail-store with msg_fd as its stdin (from its current offset);
+ * waits for it.  inbound: mail from the Internet, never DKIM-signed
+ * (mail-store -I).  0 when it ran (result->status says how it ended), -1
+ * when it could not be started. */
 int store_run(const char *program, int msg_fd, const char *sender, const char *client,
-	      const char *helo, char *const *rcpts, size_t nrcpts, struct store_result *result);
+	      const char *helo, int inbound, char *const *rcpts, size_t nrcpts,
+	      struct store_result *result);
 
 /* The reply for a result (0 -> 250, 65 -> 554 5.6.0, ...). */
 const struct store_reply *store_reply_for(const struct store_result *result);

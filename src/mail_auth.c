@@ -1,0 +1,201 @@
+/* mail_auth.c - the Authentication-Results field (RFC 8601) from the SPF,
+ * DKIM and DMARC checks, and the foreign ones that claim our name. */
+#include "mail_auth.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth_parts.h"
+#include "dkim_sign.h"
+#include "dns_txt.h"
+#include "head_scan.h"
+
+struct writer {
+	char *buf;
+	size_t size, len;
+};
+
+static void put(struct writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct writer *w, const char *fmt, ...)
+{
+	if (w->len >= w->size)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(w->buf + w->len, w->size - w->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		w->len = w->len + (size_t)n < w->size ? w->len + (size_t)n : w->size - 1;
+}
+
+/* A property value as RFC 8601 allows it: the text when it is made of safe
+ * characters, else a quoted-string (what comes from the message or the
+ * client is never trusted to be a token). */
+static const char *pvalue(const char *text, char *out, size_t size)
+{
+	size_t n = 0;
+	int plain = *text != '\0';
+	for (const unsigned char *p = (const unsigned char *)text; *p && plain; p++)
+		plain = isalnum(*p) || strchr(".-_@+=/", *p) || *p >= 0x80;
+	if (plain) {
+		snprintf(out, size, "%.250s", text);
+		return out;
+	}
+	out[n++] = '"';
+	for (const unsigned char *p = (const unsigned char *)text; *p && n + 4 < size && n < 250; p++) {
+		if (*p < ' ' || *p == 0x7f)
+			continue;
+		if (*p == '"' || *p == '\\')
+			out[n++] = '\\';
+		out[n++] = (char)*p;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return out;
+}
+
+static void put_spf(struct writer *w, const struct auth_request *rq, const struct spf_part *spf)
+{
+	char v[300];
+	if (spf->mailfrom_checked)
+		put(w, ";\n\tspf=%s smtp.mailfrom=%s", spf->mailfrom_result,
+		    pvalue(rq->mail_from, v, sizeof v));
+	if (spf->helo_checked)
+		put(w, ";\n\tspf=%s smtp.helo=%s", spf->helo_result, pvalue(rq->helo, v, sizeof v));
+}
+
+static void put_dkim(struct writer *w, const struct dkim_part *dkim)
+{
+	char d[300], s[300], b[40];
+	if (dkim->n == 0)
+		put(w, ";\n\tdkim=none");
+	for (size_t i = 0; i < dkim->n; i++) {
+		const struct dkim_signature *sig = &dkim->sigs[i];
+		put(w, ";\n\tdkim=%s", sig->result);
+		if (sig->reason[0])
+			put(w, " (%s)\n\t", sig->reason);
+		put(w, " header.d=%s header.s=%s", pvalue(sig->domain, d, sizeof d),
+		    pvalue(sig->selector, s, sizeof s));
+		if (sig->algorithm[0])
+			put(w, " header.a=%s", sig->algorithm);
+		if (sig->b[0])
+			put(w, " header.b=%s", pvalue(sig->b, b, sizeof b));
+	}
+}
+
+static void put_dmarc(struct writer *w, const char *from_domain, const struct dmarc_part *dmarc)
+{
+	char v[300];
+	put(w, ";\n\tdmarc=%s", dmarc->result);
+	if (dmarc->policy[0])
+		put(w, " (p=%s dis=none)", dmarc->policy);   /* a refused one gets no field */
+	else if (dmarc->reason[0])
+		put(w, " (%s)", dmarc->reason);
+	if (*from_domain)
+		put(w, " header.from=%s", pvalue(from_domain, v, sizeof v));
+}
+
+static int find_from(void *arg, const struct head_field *field)
+{
+	char *value = arg;
+	if (!head_field_is(field, "From"))
+		return 0;
+	head_field_value(field, value, HEAD_FIELD_MAX);
+	return 1;
+}
+
+/* The log's dkim value: each signature's result, comma-separated. */
+static void dkim_summary(const struct dkim_part *dkim, char *out, size_t size)
+{
+	struct writer w = { out, size, 0 };
+	out[0] = '\0';
+	if (dkim->n == 0)
+		put(&w, "none");
+	for (size_t i = 0; i < dkim->n; i++)
+		put(&w, "%s%s", i ? "," : "", dkim->sigs[i].result);
+}
+
+void mail_auth_check(const struct auth_request *rq, struct auth_outcome *out)
+{
+	struct spf_part spf;
+	struct dkim_part dkim;
+	struct dmarc_part dmarc;
+	static char from[HEAD_FIELD_MAX];
+	memset(out, 0, sizeof *out);
+	dns_budget_start(rq->budget);
+	from[0] = '\0';
+	if (head_scan(rq->fd, rq->off, find_from, from) < 0 ||
+	    dkim_from_domain(from, out->from_domain, sizeof out->from_domain) < 0)
+		out->from_domain[0] = '\0';
+	auth_spf(rq, &spf);
+	auth_dkim(rq, &dkim);
+	auth_dmarc(rq, out->from_domain, &spf, &dkim, &dmarc);
+	struct writer w = { out->header, sizeof out->header, 0 };
+	put(&w, "Authentication-Results: %s", rq->authserv_id);
+	put_spf(&w, rq, &spf);
+	put_dkim(&w, &dkim);
+	put_dmarc(&w, out->from_domain, &dmarc);
+	put(&w, "\n");
+	snprintf(out->spf, sizeof out->spf, "%s",
+		 spf.mailfrom_checked ? spf.mailfrom_result
+		 : spf.helo_checked ? spf.helo_result : "none");
+	dkim_summary(&dkim, out->dkim, sizeof out->dkim);
+	snprintf(out->dmarc, sizeof out->dmarc, "%s", dmarc.result);
+	out->dmarc_reject = dmarc.reject;
+}
+
+/* ---- foreign fields claiming our name ---------------------------------- */
+
+/* Skips blanks and (nested) comments: RFC 5322 CFWS. */
+static const char *skip_cfws(const char *p)
+{
+	for (int depth = 0; *p; p++) {
+		if (*p == '(')
+			depth++;
+		else if (*p == ')' && depth > 0)
+			depth--;
+		else if (*p == '\\' && depth > 0 && p[1])
+			p++;
+		else if (depth == 0 && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			return p;
+	}
+	return p;
+}
+
+struct forged_scan {
+	const char *authserv_id;
+	struct auth_range *found;
+	size_t max, n;
+};
+
+static int check_field(void *arg, const struct head_field *field)
+{
+	struct forged_scan *fs = arg;
+	if (!head_field_is(field, "Authentication-Results") || fs->n >= fs->max)
+		return 0;
+	const char *id = skip_cfws(field->text + field->name_len + 1);
+	size_t len = 0;
+	while (id[len] && !strchr(" \t\r\n;(", id[len]))
+		len++;
+	/* an id written as a quoted-string is compared without its quotes */
+	const char *cmp = id;
+	if (len >= 2 && id[0] == '"' && id[len - 1] == '"') {
+		cmp++;
+		len -= 2;
+	}
+	if (len == strlen(fs->authserv_id) && strncasecmp(cmp, fs->authserv_id, len) == 0)
+		fs->found[fs->n++] = (struct auth_range){ field->offset, field->length };
+	return 0;
+}
+
+int mail_auth_forged(int fd, off_t off, const char *authserv_id, struct auth_range *found,
+		     size_t max)
+{
+	struct forged_scan fs = { authserv_id, found, max, 0 };
+	if (head_scan(fd, off, check_field, &fs) < 0)
+		return -1;
+	return (int)fs.n;
+}
