@@ -79,8 +79,13 @@ static DKIM_LIB *verifying_library(void)
 	DKIM_LIB *lib = dkim_init(NULL, NULL);
 	if (!lib)
 		return NULL;
+	/* RFC 6376 needs only From: (libopendkim also wants Date: by default,
+	 * and would call a signed message without one unsigned) */
+	static const char *const required[] = { "from", NULL };
 	uint32_t flags = DKIM_LIBFLAGS_FIXCRLF;
-	if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof flags) != DKIM_STAT_OK) {
+	if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof flags) != DKIM_STAT_OK ||
+	    dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_REQUIREDHDRS, (void *)required,
+			 sizeof(char **)) != DKIM_STAT_OK) {
 		dkim_close(lib);
 		return NULL;
 	}

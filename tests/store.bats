@@ -158,7 +158,7 @@ db() { sqlite3 "$MP_STATE/mail.db" "$1"; }
 @test "log lines are logfmt, one per event, and never contain the message" {
 	printf 'EHLO c.example\r\nMAIL FROM:<bob@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: secret subject\r\n\r\nsecret body\r\n.\r\nQUIT\r\n' |
 		TCPREMOTEIP=192.0.2.1 "$BIN/smtp-recv" >/dev/null 2>"$MP_DIR/log"
-	grep -Eq '^prog=smtp-recv sid=[0-9a-f]+ client=192\.0\.2\.1 event=accepted id=1 from=<bob@remote\.test> rcpts=1 size=[0-9]+ reply=250 proto=ESMTP$' "$MP_DIR/log"
+	grep -Eq '^prog=smtp-recv sid=[0-9a-f]+ client=192\.0\.2\.1 event=accepted id=1 from=<bob@remote\.test> rcpts=1 size=[0-9]+ reply=250 proto=ESMTP spf=[a-z]+ dkim=none dmarc=[a-z]+$' "$MP_DIR/log"
 	grep -q '^prog=mail-store event=stored id=1 ' "$MP_DIR/log"
 	! grep -q secret "$MP_DIR/log" || false
 }
