@@ -23,7 +23,7 @@ PROGS   = smtp-recv mail-store mailpipe-user smtp-relay smtp-send sendmail pop3-
           mailpipe-dkim-key
 # the shared modules each program links
 MODS_smtp-recv  = conf cidr log fsutil smtp_io smtp_addr smtp_data spool store_run resolve \
-                  tls auth peer mail_auth head_scan dns_txt
+                  tls auth peer mail_auth auth_spf auth_dkim auth_dmarc head_scan dns_txt dkim_sign
 # OpenSSL, SQLite and libcrypt are linked statically: relocating them at
 # every start was three quarters of a delivery's instructions (one process
 # per connection).  glibc stays shared.  The price: a security update of
@@ -40,7 +40,7 @@ AUTH_LIBS = $(call STATIC,-lopendkim -lspf2 -lopendmarc -lssl -lcrypto) -ldb -lb
 LIBS_smtp-recv  = $(call STATIC,-lcrypt) $(AUTH_LIBS) -ldl -lpthread
 MODS_mail-store = conf cidr log fsutil maildir message resolve store_db dkim_conf dkim_sign head_scan
 LIBS_mail-store = $(call STATIC,-lsqlite3 -lopendkim -lssl -lcrypto) -ldb -lbsd -lresolv -lm -ldl -lpthread
-MODS_mailpipe-dkim-key = conf cidr fsutil dkim_conf
+MODS_mailpipe-dkim-key = conf cidr fsutil dkim_conf conf_edit
 LIBS_mailpipe-dkim-key = $(call STATIC,-lcrypto) -ldl -lpthread
 MODS_mailpipe-user = conf cidr fsutil conf_edit password
 MODS_smtp-relay = conf cidr log fsutil routes mx smtp_io smtp_client smtp_txn tls queue_db \
