@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -110,6 +112,7 @@ int conf_edit_save(struct conf_edit *e, mode_t new_mode)
 		unlink(e->tmp);
 		return die(e, EX_IOERR, "could not write %s; it is unchanged", e->path);
 	}
+	e->renamed = 1;
 	if (fsync_dir(e->dir) < 0)
 		return die(e, EX_IOERR, "could not make %s durable", e->path);
 	return 0;
@@ -125,4 +128,12 @@ void conf_edit_free(struct conf_edit *e)
 	if (e->lock >= 0)
 		close(e->lock);
 	e->lock = -1;
+}
+
+void conf_edit_guard_process(void)
+{
+	struct rlimit no_core = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &no_core);
+	umask(077);
+	signal(SIGPIPE, SIG_IGN);
 }

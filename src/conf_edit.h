@@ -33,6 +33,7 @@ struct conf_edit {
 	struct stat st;            /* the old file's mode and owner, to keep */
 	int existed;
 	int lock;                  /* the lock's fd, or -1 */
+	int renamed;               /* conf_edit_save got as far as the rename */
 };
 
 int conf_edit_init(struct conf_edit *e, const char *prog, const char *dir, const char *name);
@@ -41,5 +42,10 @@ int conf_edit_load(struct conf_edit *e);
 int conf_edit_append(struct conf_edit *e, const char *text);
 int conf_edit_save(struct conf_edit *e, mode_t new_mode);
 void conf_edit_free(struct conf_edit *e);
+
+/* For a program that holds a secret (a password, a private key) while it
+ * edits: no core dumps, files made for nobody but the user, and a closed
+ * pipe an error rather than a signal. */
+void conf_edit_guard_process(void);
 
 #endif

@@ -13,13 +13,10 @@
  */
 #include <crypt.h>
 #include <ctype.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <sysexits.h>
 #include <termios.h>
 #include <unistd.h>
@@ -246,11 +243,8 @@ int main(int argc, char **argv)
 {
 	static struct request r;
 	static struct conf_edit u;
-	signal(SIGPIPE, SIG_IGN);
 	/* a password may be in memory: never in a core dump */
-	struct rlimit no_core = { 0, 0 };
-	setrlimit(RLIMIT_CORE, &no_core);
-	umask(077);
+	conf_edit_guard_process();
 	const struct command *cmd = parse_args(argc, argv, &r);
 	if (conf_load(&r.conf, conf_dir()) < 0)
 		return die(EX_CONFIG, "%s", r.conf.error);
