@@ -13,7 +13,7 @@
  * whole view can see is checked here: duplicate domains and keys, users
  * and aliases outside the local domains, weak hashes, alias loops and
  * targets that lead nowhere, networks that make an open relay, the TLS
- * key and certificate, and who may read or write what.  USER (default
+ * key and certificate, the DKIM keys, and who may read or write what.  USER (default
  * "mailpipe" when there is such a user, else the owner of the state
  * directory) is the user the servers run as.
  */
@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pwd.h>
@@ -38,6 +39,7 @@
 
 #include "cidr.h"
 #include "conf.h"
+#include "dkim_conf.h"
 #include "fsutil.h"
 #include "nntp.h"
 #include "resolve.h"
@@ -52,6 +54,7 @@
 #define TRAIL_MAX (2 * RESOLVE_DEPTH_MAX + 8)
 #define STATE_ENTRIES_MAX 100000 /* entries looked at in the state directory */
 #define GROUPS_MAX 256
+#define DKIM_RSA_BITS_MIN 2048  /* RFC 8301 */
 
 static const char usage_line[] = "usage: mailpipe-check [-h] [-u USER]";
 
@@ -162,6 +165,20 @@ static void who_from(struct who *w, const struct passwd *pw)
 		w->ngroups = GROUPS_MAX;   /* the first GROUPS_MAX are filled in */
 }
 
+/* The user of uid, also one without a name. */
+static void who_from_uid(struct who *w, uid_t uid)
+{
+	const struct passwd *pw = getpwuid(uid);
+	if (pw) {
+		who_from(w, pw);
+		return;
+	}
+	w->known = 1;
+	w->uid = uid;
+	w->ngroups = 0;
+	snprintf(w->name, sizeof w->name, "%lu", (unsigned long)uid);
+}
+
 /* May w read (4), write (2) or search (1) the file, by its mode bits? */
 static int may(const struct who *w, const struct stat *st, unsigned bits)
 {
@@ -192,6 +209,7 @@ struct check {
 	char users_path[2048];
 	char aliases_path[2048];
 	char routes_path[2048];
+	char dkim_path[2048];
 	struct key_line *keys;     /* the keys set in mailpipe.conf */
 	size_t nkeys;
 	int users_unreadable;      /* users is there, but we may not read it */
@@ -754,6 +772,75 @@ static void check_routes(struct check *c)
 	}
 }
 
+/* ---- dkim ------------------------------------------------------------------ */
+
+/* A private key DKIM signs with (RFC 6376, RFC 8463), in PEM, without a
+ * passphrase: RSA of 2048 bits or more, or Ed25519. */
+static void check_dkim_key_type(struct check *c, const struct dkim_key_entry *e)
+{
+	FILE *fp = fopen(e->keyfile, "r");
+	if (!fp) {
+		problem(c->dkim_path, e->line, "key %s: cannot open: %s", e->keyfile, strerror(errno));
+		return;
+	}
+	EVP_PKEY *pkey = PEM_read_PrivateKey(fp, NULL, no_passphrase, NULL);
+	fclose(fp);
+	int id = pkey ? EVP_PKEY_get_base_id(pkey) : EVP_PKEY_NONE;
+	if (!pkey)
+		problem(c->dkim_path, e->line, "key %s: not a PEM private key that loads without a "
+			"passphrase", e->keyfile);
+	else if (id == EVP_PKEY_RSA && EVP_PKEY_get_bits(pkey) < DKIM_RSA_BITS_MIN)
+		problem(c->dkim_path, e->line, "key %s: an RSA key of %d bits, too weak for DKIM "
+			"(RFC 8301: %d or more): make a new one with mailpipe-dkim-key and another selector",
+			e->keyfile, EVP_PKEY_get_bits(pkey), DKIM_RSA_BITS_MIN);
+	else if (id != EVP_PKEY_RSA && id != EVP_PKEY_ED25519)
+		problem(c->dkim_path, e->line, "key %s: the key type is %s; DKIM signs with RSA (%d bits "
+			"or more) or Ed25519", e->keyfile, EVP_PKEY_get0_type_name(pkey), DKIM_RSA_BITS_MIN);
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+}
+
+/* One key of the dkim file: a regular file that the signer, the state
+ * directory's owner (mail-store runs as it), reads and nobody else does. */
+static void check_dkim_key(struct check *c, const struct dkim_key_entry *e, const struct who *signer)
+{
+	struct stat st;
+	char owner[64];
+	if (stat(e->keyfile, &st) < 0) {
+		problem(c->dkim_path, e->line, "key %s: %s", e->keyfile, strerror(errno));
+		return;
+	}
+	unsigned mode = (unsigned)st.st_mode & 07777;
+	if (!S_ISREG(st.st_mode)) {
+		problem(c->dkim_path, e->line, "key %s: not a regular file", e->keyfile);
+		return;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		problem(c->dkim_path, e->line, "key %s: mode %04o: group or others have access to the "
+			"private key (0600 expected)", e->keyfile, mode);
+	name_of_uid(st.st_uid, owner, sizeof owner);
+	if (signer->known && !may(signer, &st, 4))
+		problem(c->dkim_path, e->line, "key %s: %s, the owner of the state directory, who signs, "
+			"cannot read it (owner %s, mode %04o)", e->keyfile, signer->name, owner, mode);
+	else if (signer->known && geteuid() == 0 && st.st_uid != signer->uid)
+		problem(c->dkim_path, e->line, "key %s: owned by %s, not by %s, the owner of the state "
+			"directory, who signs", e->keyfile, owner, signer->name);
+	check_dkim_key_type(c, e);
+}
+
+static void check_dkim(struct check *c)
+{
+	struct dkim_conf dc;
+	struct who signer = { 0 };
+	struct stat st;
+	dkim_conf_load(&c->conf, &dc);   /* reports each bad line, and loads the others */
+	if (c->conf.state[0] == '/' && stat(c->conf.state, &st) == 0)
+		who_from_uid(&signer, st.st_uid);
+	for (size_t i = 0; i < dc.nkeys; i++)
+		check_dkim_key(c, &dc.keys[i], &signer);
+	dkim_conf_free(&dc);
+}
+
 /* ---- the state directory ------------------------------------------------- */
 
 struct state_walk {
@@ -904,13 +991,7 @@ static void choose_user(struct check *c, const char *name)
 	struct stat st;
 	if (c->conf.state[0] == '/' && stat(c->conf.state, &st) == 0) {
 		c->who_is_state_owner = 1;
-		if ((pw = getpwuid(st.st_uid)) != NULL) {
-			who_from(&c->who, pw);
-		} else {
-			c->who.known = 1;
-			c->who.uid = st.st_uid;
-			snprintf(c->who.name, sizeof c->who.name, "%lu", (unsigned long)st.st_uid);
-		}
+		who_from_uid(&c->who, st.st_uid);
 	}
 }
 
@@ -945,6 +1026,7 @@ int main(int argc, char **argv)
 	snprintf(c.users_path, sizeof c.users_path, "%s/users", c.conf.dir);
 	snprintf(c.aliases_path, sizeof c.aliases_path, "%s/aliases", c.conf.dir);
 	snprintf(c.routes_path, sizeof c.routes_path, "%s/routes", c.conf.dir);
+	snprintf(c.dkim_path, sizeof c.dkim_path, "%s/dkim", c.conf.dir);
 	choose_user(&c, user);
 	FILE *users = fopen(c.users_path, "r");
 	c.users_unreadable = !users && errno != ENOENT;
@@ -952,7 +1034,7 @@ int main(int argc, char **argv)
 		fclose(users);
 	if (c.conf.dir[0] && check_conf_dir(&c)) {
 		static const char *const files[] = {
-			"mailpipe.conf", "domains", "aliases", "relay-clients", "routes",
+			"mailpipe.conf", "domains", "aliases", "relay-clients", "routes", "dkim",
 		};
 		for (size_t i = 0; i < sizeof files / sizeof *files; i++)
 			check_conf_file(&c, files[i], NULL);
@@ -966,6 +1048,7 @@ int main(int argc, char **argv)
 		check_aliases(&c);
 		check_relay_clients(&c);
 		check_routes(&c);
+		check_dkim(&c);
 		check_state(&c);
 	}
 	size_t n = print_problems();
