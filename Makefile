@@ -136,7 +136,7 @@ cppcheck: $(BUILD)/webmail.css.h
 
 # ---- fuzzing (clang libFuzzer + ASan + UBSan) -------------------------------
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = command data bdat auth conf merge webmail
+FUZZ_TARGETS  = command data bdat auth conf merge webmail authres
 FUZZ_CFLAGS   = -std=c11 -g -O1 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all
 FUZZ_SRC_command = src/smtp_addr.c
@@ -149,6 +149,9 @@ FUZZ_SRC_merge   = src/csv.c src/merge.c src/msg_head.c src/mime_word.c
 FUZZ_SRC_webmail = src/mime_view.c src/cgi.c src/fsutil.c
 FUZZ_CFLAGS_webmail = $(GMIME_CFLAGS)
 FUZZ_LIBS_webmail = $(GMIME_LIBS)
+FUZZ_SRC_authres = src/head_scan.c src/mail_auth.c src/auth_spf.c src/auth_dkim.c src/auth_dmarc.c \
+                   src/dns_txt.c src/dkim_sign.c src/spool.c src/fsutil.c
+FUZZ_LIBS_authres = -lopendkim -lspf2 -lopendmarc -lssl -lcrypto -ldb -lbsd -lresolv
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) src/*.h
 	@mkdir -p build/fuzz
