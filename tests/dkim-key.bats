@@ -102,6 +102,32 @@ make_and_verify() {
 	[ "$output" = "asked for [b'$2._domainkey.example.test.'] verified" ]
 }
 
+# verify_signed MESSAGE RECORDFILE...: dkimpy checks every DKIM-Signature
+# of MESSAGE, the DNS answering with the records printed (nothing else);
+# one line per signature, "a=ALG s=SELECTOR pass|fail"
+verify_signed() {
+	$PY - "$@" <<'PY'
+import re, sys
+import dkim
+msg = re.sub(rb'\r?\n', b'\r\n', open(sys.argv[1], 'rb').read())
+records = {}
+for f in sys.argv[2:]:
+    lines = [l for l in open(f).read().splitlines() if not l.startswith(';')]
+    records[lines[0].split()[0].encode()] = ''.join(re.findall(r'"([^"]*)"', '\n'.join(lines))).encode()
+def dns(qname, timeout=5):
+    return records.get(qname)
+d = dkim.DKIM(msg)
+sigs = [v for k, v in d.headers if k.lower() == b'dkim-signature']
+ok = bool(sigs)
+for i, value in enumerate(sigs):
+    tags = dkim.util.parse_tag_value(re.sub(rb'\s+', b'', value))
+    good = d.verify(idx=i, dnsfunc=dns)
+    ok = ok and good
+    print('a=%s s=%s %s' % (tags[b'a'].decode(), tags[b's'].decode(), 'pass' if good else 'fail'))
+sys.exit(0 if ok else 1)
+PY
+}
+
 # mailpipe-check as the test's user (also where a user mailpipe exists)
 check() {
 	local as=()
@@ -183,6 +209,19 @@ has() {
 	run dkimpy_verify ed25519 "$C/dkim-keys/example.test.ed1.pem" example.test ed1 "$MP_DIR/other"
 	echo "$output"
 	[ "$status" -eq 1 ]
+}
+
+@test "mail-store signs remote mail with the keys made, RSA and Ed25519, and dkimpy verifies both against the records printed" {
+	"$BIN/mailpipe-dkim-key" example.test r1 > "$MP_DIR/r1.record"
+	"$BIN/mailpipe-dkim-key" -t ed25519 example.test e1 > "$MP_DIR/e1.record"
+	printf 'From: Alice <alice@example.test>\nTo: <bob@remote.test>\nSubject: signed\nDate: Tue, 24 Nov 2026 10:00:00 +0000\n\nHello.\n' |
+		"$BIN/mail-store" -f alice@example.test -c 127.0.0.1 -- bob@remote.test >/dev/null
+	files=("$MP_STATE"/queue/*)
+	[ "${#files[@]}" -eq 1 ] && [ -f "${files[0]}" ]
+	run verify_signed "${files[0]}" "$MP_DIR/r1.record" "$MP_DIR/e1.record"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(sort <<<"$output")" = $'a=ed25519-sha256 s=e1 pass\na=rsa-sha256 s=r1 pass' ]
 }
 
 @test "RSA keys of fewer than 2048 or more than 4096 bits, and -b with Ed25519, are refused: 64, nothing made" {
