@@ -75,11 +75,18 @@ static int read_key(const char *path, char *key, size_t size, char *err, size_t 
 	return 0;
 }
 
+/* An encrypted key is no key: never OpenSSL's prompt on a terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf, (void)size, (void)rwflag, (void)arg;
+	return -1;
+}
+
 /* rsa-sha256 for an RSA key, ed25519-sha256 for an Ed25519 one. */
 static dkim_alg_t key_algorithm(const char *key, size_t len)
 {
 	BIO *bio = BIO_new_mem_buf(key, (int)len);
-	EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
 	dkim_alg_t alg = DKIM_SIGN_UNKNOWN;
 	if (pkey && EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA)
 		alg = DKIM_SIGN_RSASHA256;

@@ -174,7 +174,7 @@ struct forged_scan {
 static int check_field(void *arg, const struct head_field *field)
 {
 	struct forged_scan *fs = arg;
-	if (!head_field_is(field, "Authentication-Results") || fs->n >= fs->max)
+	if (!head_field_is(field, "Authentication-Results"))
 		return 0;
 	const char *id = skip_cfws(field->text + field->name_len + 1);
 	size_t len = 0;
@@ -186,8 +186,11 @@ static int check_field(void *arg, const struct head_field *field)
 		cmp++;
 		len -= 2;
 	}
-	if (len == strlen(fs->authserv_id) && strncasecmp(cmp, fs->authserv_id, len) == 0)
-		fs->found[fs->n++] = (struct auth_range){ field->offset, field->length };
+	if (len == strlen(fs->authserv_id) && strncasecmp(cmp, fs->authserv_id, len) == 0) {
+		if (fs->n < fs->max)
+			fs->found[fs->n] = (struct auth_range){ field->offset, field->length };
+		fs->n++;   /* counted past max: the caller must know there were more */
+	}
 	return 0;
 }
 

@@ -44,8 +44,9 @@ struct auth_range {
 };
 
 /* Finds the Authentication-Results fields from outside that claim to be
- * ours (authserv-id equal to authserv_id, case-insensitive), up to max of
- * them.  Returns how many, or -1 on a read error. */
+ * ours (authserv-id equal to authserv_id, case-insensitive), the first max
+ * of them in found.  Returns how many there are (more than max: some were
+ * not put in found), or -1 on a read error. */
 int mail_auth_forged(int fd, off_t off, const char *authserv_id, struct auth_range *found,
 		     size_t max);
 

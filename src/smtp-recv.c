@@ -203,7 +203,9 @@ static const char *reply_domain(const char *domain)
 	return n > 0 && n < 128 && domain[n] == '\0' ? domain : "the From: domain";
 }
 
-/* Removes the Authentication-Results fields that claim our name. */
+/* Removes the Authentication-Results fields that claim our name: 0, -1 on
+ * an error, -2 when there are more than we remove (such a message is made
+ * to deceive; it is refused rather than passed on with some left). */
 static int drop_forged(struct session *s, off_t msg_off)
 {
 	struct auth_range found[AUTH_FORGED_MAX];
@@ -211,6 +213,8 @@ static int drop_forged(struct session *s, off_t msg_off)
 	int n = mail_auth_forged(s->spool.fd, msg_off, hostname(s), found, AUTH_FORGED_MAX);
 	if (n <= 0)
 		return n;
+	if (n > AUTH_FORGED_MAX)
+		return -2;
 	for (int i = 0; i < n; i++)
 		cut[i] = (struct spool_range){ found[i].offset, found[i].length };
 	log_event("removed", "field", "Authentication-Results", "count", n == 1 ? "1" : "several",
@@ -237,8 +241,14 @@ static int txn_authenticate(struct session *s, struct auth_outcome *out)
 			  out->dkim, "dmarc", out->dmarc, "reply", "550", LOG_END);
 		return -1;
 	}
-	if (drop_forged(s, msg_off) < 0 ||
-	    spool_prepend(&s->spool, out->header, strlen(out->header)) < 0) {
+	int dropped = drop_forged(s, msg_off);
+	if (dropped == -2) {
+		reply(s, 550, "5.7.1 Too many Authentication-Results fields with our name");
+		log_event("rejected", "reason", "forged-authentication-results", "from", from,
+			  "reply", "550", LOG_END);
+		return -1;
+	}
+	if (dropped < 0 || spool_prepend(&s->spool, out->header, strlen(out->header)) < 0) {
 		reply(s, 451, "4.3.0 Local error in processing, try again later");
 		log_event("rejected", "reason", "spool", "errno", strerror(errno), "reply", "451",
 			  LOG_END);
