@@ -22,8 +22,9 @@ setup_file() {
 	export KEYS=$d/keys ZONE=$d/zone
 	/usr/bin/python3 "$AUTH_MAIL" keys "$KEYS"
 	cat > "$ZONE" <<-EOF
-	# SPF: the peer is 192.0.2.10; mx.sender.test is its HELO name
-	txt sender.test "v=spf1 ip4:192.0.2.10 -all"
+	# SPF: the peer is 192.0.2.10 (or 2001:db8:25::10); mx.sender.test is
+	# its HELO name
+	txt sender.test "v=spf1 ip4:192.0.2.10 ip6:2001:db8:25::/48 -all"
 	a mx.sender.test 192.0.2.10
 	txt mx.sender.test "v=spf1 a -all"
 	txt fail.test "v=spf1 -all"
@@ -86,9 +87,10 @@ sign() {
 	/usr/bin/python3 "$AUTH_MAIL" sign "$KEYS/$1" "${@:2}" < "$in" > "$out"
 }
 
-# smtp IP MESSAGE [session options...] [-- smtp-recv args...]: one SMTP
-# session (tools/auth-mail.py session) in the test DNS, the peer being IP
-# ("" for none: a piped transcript).  Replies in $output, the log in $LOG.
+# smtp IP MESSAGE [session options and more messages...] [-- smtp-recv
+# args...]: one SMTP session (tools/auth-mail.py session) in the test DNS,
+# the peer being IP ("" for none: a piped transcript).  Replies in $output,
+# the log in $LOG.
 smtp() {
 	local ip=$1 msg=$2 opts=() args=()
 	shift 2
@@ -100,7 +102,7 @@ smtp() {
 	args=("$@")
 	run "$NETNS" "$ZONE" -- env -u TCPREMOTEIP -u REMOTE_ADDR ${ip:+TCPREMOTEIP=$ip} \
 		MAILPIPE_CONF="$MAILPIPE_CONF" /usr/bin/python3 "$AUTH_MAIL" session --log "$LOG" \
-		"${opts[@]}" "$msg" -- "$BIN/smtp-recv" "${args[@]}"
+		"$msg" "${opts[@]}" -- "$BIN/smtp-recv" "${args[@]}"
 	echo "$output"
 	echo "--- log"
 	cat "$LOG"
@@ -373,6 +375,32 @@ dmarc=pass header.from=sender.test"
 	[ "$(ar | grep -c '^spf=')" -eq 1 ]
 }
 
+@test "SPF: an IPv6 peer (ip6:), whose HELO name has only an IPv4 address (fail)" {
+	message "$MP_DIR/m.eml" bob@sender.test ipv6
+	smtp 2001:db8:25::10 "$MP_DIR/m.eml"
+	accepted pass none pass
+	grep -q ' client=2001:db8:25::10 ' "$LOG"
+	expect_ar "mx.example.test
+spf=pass smtp.mailfrom=bob@sender.test
+spf=fail smtp.helo=mx.sender.test
+dkim=none
+dmarc=pass header.from=sender.test"
+}
+
+@test "SPF: a HELO name and a MAIL FROM local part with ; and = in them are quoted: no result can be slipped in" {
+	message "$MP_DIR/m.eml" bob@sender.test inject
+	smtp 192.0.2.10 "$MP_DIR/m.eml" --helo 'x.test;dkim=pass' --from '"a;dmarc=pass x"@sender.test'
+	accepted pass none pass
+	f=$(mp_only_file alice)
+	grep -Fqx '	spf=none smtp.helo="x.test;dkim=pass";' "$f"
+	grep -Fqx '	spf=pass smtp.mailfrom="\"a;dmarc=pass x\"@sender.test";' "$f"
+	run ar
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 5 ]
+	[ "$(cut -d' ' -f1 <<<"$output" | tr '\n' ' ')" = "mx.example.test spf=pass spf=none dkim=none dmarc=pass " ]
+}
+
 # ---- DMARC ---------------------------------------------------------------------------
 
 @test "DMARC: pass through SPF alignment alone (no DKIM signature)" {
@@ -474,6 +502,26 @@ dmarc=fail (p=quarantine dis=none) header.from=$1"
 	org_case news.example.co.uk example.co.uk
 }
 
+# A From: of sender.test (p=reject) that fails, behind one of pnone.test
+# (p=none): a second From: field, or a second address in the one field.
+@test "DMARC: a second From: field does not hide a failing p=reject domain from dmarc_reject" {
+	mp_conf dmarc_reject yes
+	printf 'From: Bob <bob@pnone.test>\nFrom: CEO <ceo@sender.test>\nTo: alice@example.test\nSubject: pay now\n\nHello.\n' > "$MP_DIR/m.eml"
+	smtp 198.51.100.7 "$MP_DIR/m.eml" --from bob@pnone.test
+	# RFC 7489 6.6.1: every author domain is judged, the strictest failing
+	# policy applies (or such a message is refused outright)
+	[[ $(data_reply) =~ ^550\ 5\.7\.1\  ]]
+	[ "$(count_files "$(mp_maildir alice)/new")" -eq 0 ]
+}
+
+@test "DMARC: a second address in From: does not hide a failing p=reject domain from dmarc_reject" {
+	mp_conf dmarc_reject yes
+	printf 'From: Bob <bob@pnone.test>, CEO <ceo@sender.test>\nTo: alice@example.test\nSubject: pay now\n\nHello.\n' > "$MP_DIR/m.eml"
+	smtp 198.51.100.7 "$MP_DIR/m.eml" --from bob@pnone.test
+	[[ $(data_reply) =~ ^550\ 5\.7\.1\  ]]
+	[ "$(count_files "$(mp_maildir alice)/new")" -eq 0 ]
+}
+
 @test "DMARC: a time-out of the DMARC record query is temperror, never 550, with dmarc_reject yes and p=reject above" {
 	mp_conf timeout 6
 	mp_conf dmarc_reject yes
@@ -540,6 +588,34 @@ spf=temperror smtp.mailfrom=bob@broken.test
 spf=pass smtp.helo=mx.sender.test
 dkim=temperror (key DNS query failed) header.d=broken.test header.s=sel header.a=rsa-sha256 header.b=<sig1>
 dmarc=temperror (DMARC record query failed) header.from=broken.test"
+}
+
+@test "DNS: the budget is per message: a silent first message does not leave the second without DNS" {
+	mp_conf timeout 6
+	message "$MP_DIR/slow.eml" bob@slow.test first
+	message "$MP_DIR/m.eml" bob@sender.test second
+	sign "$MP_DIR/m.eml" "$MP_DIR/s.eml" rsa.pem sender.test sel
+	smtp 192.0.2.10 "$MP_DIR/slow.eml" "$MP_DIR/s.eml" --from bob@slow.test --from bob@sender.test
+	[[ $(data_reply 1) =~ ^250\  ]]
+	[[ $(data_reply 2) =~ ^250\  ]]
+	less_than 0.9 "$(data_seconds 1)"
+	less_than "$(session_seconds)" 6
+	[ "$(grep -c ' event=accepted ' "$LOG")" -eq 2 ]
+	grep ' event=accepted ' "$LOG" | head -1 | grep -q ' spf=temperror dkim=none dmarc=temperror$'
+	grep ' event=accepted ' "$LOG" | tail -1 | grep -q ' spf=pass dkim=pass dmarc=pass$'
+}
+
+@test "BDAT (CHUNKING): a signed message is checked as with DATA" {
+	message "$MP_DIR/m.eml" bob@sender.test bdat
+	sign "$MP_DIR/m.eml" "$MP_DIR/s.eml" rsa.pem sender.test sel
+	smtp 192.0.2.10 "$MP_DIR/s.eml" --bdat
+	! grep -q '^354 ' <<<"$output" || false
+	accepted pass pass pass
+	expect_ar "mx.example.test
+spf=pass smtp.mailfrom=bob@sender.test
+spf=pass smtp.helo=mx.sender.test
+dkim=pass header.d=sender.test header.s=sel header.a=rsa-sha256 header.b=<sig1>
+dmarc=pass header.from=sender.test"
 }
 
 # ---- Authentication-Results from outside ----------------------------------------------
@@ -663,4 +739,18 @@ not_checked() {
 		--from alice@example.test --to bob@example.test
 	grep -q '^235 ' <<<"$output"
 	not_checked bob
+}
+
+@test "forged Authentication-Results with our name from an authenticated user (submission) are removed too" {
+	mp_conf tls_cert "$BATS_FILE_TMPDIR/cert.pem"
+	mp_conf tls_key "$BATS_FILE_TMPDIR/key.pem"
+	printf 'Authentication-Results: mx.example.test; dkim=pass header.d=paypal.com\nFrom: PayPal <service@paypal.com>\nTo: bob@example.test\nSubject: verified\n\nHello.\n' > "$MP_DIR/m.eml"
+	smtp 192.0.2.10 "$MP_DIR/m.eml" --tls --auth alice@example.test:secret \
+		--from alice@example.test --to bob@example.test -- -s
+	[[ $(data_reply) =~ ^250\  ]]
+	# RFC 8601 section 5: only a trusted MTA's fields with our name may
+	# stay; a user's mail client is none (bob's would show "dkim=pass
+	# paypal.com", vouched for by us)
+	f=$(mp_only_file bob)
+	! grep -qi '^Authentication-Results:.*paypal' "$f" || false
 }
