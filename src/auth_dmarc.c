@@ -61,6 +61,24 @@ static void store_spf(DMARC_POLICY_T *p, const struct auth_request *rq,
 					   DMARC_POLICY_SPF_ORIGIN_HELO, NULL);
 }
 
+/* The organizational domain (RFC 7489 3.2) by the public suffix list; a
+ * name under a TLD the list lacks (like .test) gets its "*" rule: the last
+ * label is the suffix, so the organization is the last two. */
+static int organizational_domain(const char *domain, char *org, size_t size)
+{
+	org[0] = '\0';
+	if (library_ready() &&   /* the list is read by the library's start */
+	    opendmarc_get_tld((u_char *)domain, (u_char *)org, size) == 0 && strchr(org, '.'))
+		return 1;
+	const char *last = strrchr(domain, '.'), *p = last;
+	while (p && p > domain && p[-1] != '.')
+		p--;
+	if (!last || p == domain || strlen(p) >= size)
+		return 0;
+	snprintf(org, size, "%s", p);
+	return 1;
+}
+
 /* The record of the From: domain, else of its organizational domain. */
 static enum dns_status find_record(const char *domain, char *record, size_t size, char *org,
 				   size_t orgsize)
@@ -72,8 +90,7 @@ static enum dns_status find_record(const char *domain, char *record, size_t size
 	enum dns_status st = dns_txt(name, "v=DMARC1", record, size, &count);
 	if (st != DNS_NONE)
 		return st == DNS_FOUND && count > 1 ? DNS_NONE : st;   /* two records: none (6.6.3) */
-	if (opendmarc_get_tld((u_char *)domain, (u_char *)org, orgsize) != 0 || !*org ||
-	    strcasecmp(org, domain) == 0)
+	if (!organizational_domain(domain, org, orgsize) || strcasecmp(org, domain) == 0)
 		return DNS_NONE;
 	snprintf(name, sizeof name, "_dmarc.%s", org);
 	st = dns_txt(name, "v=DMARC1", record, size, &count);

@@ -98,13 +98,102 @@ static void put_dmarc(struct writer *w, const char *from_domain, const struct dm
 		put(w, " header.from=%s", pvalue(from_domain, v, sizeof v));
 }
 
+#define FROM_DOMAINS_MAX 4   /* distinct From: domains judged by DMARC */
+
+struct from_domains {
+	char domain[FROM_DOMAINS_MAX][256];
+	size_t n;
+	int more;                 /* more than FROM_DOMAINS_MAX */
+};
+
+static void add_domain(struct from_domains *fd, const char *address)
+{
+	char domain[256];
+	if (dkim_from_domain(address, domain, sizeof domain) < 0)
+		return;
+	for (size_t i = 0; i < fd->n; i++)
+		if (strcmp(fd->domain[i], domain) == 0)
+			return;
+	if (fd->n == FROM_DOMAINS_MAX)
+		fd->more = 1;
+	else
+		memcpy(fd->domain[fd->n++], domain, sizeof domain);
+}
+
+/* Each address of a From: value: split at the commas that are outside
+ * quoted strings, comments and angle brackets. */
+static void add_addresses(struct from_domains *fd, char *value)
+{
+	int quoted = 0, depth = 0, angle = 0;
+	char *start = value;
+	for (char *p = value;; p++) {
+		if (*p == '\\' && p[1] && (quoted || depth))
+			p++;
+		else if (*p == '"' && !depth)
+			quoted = !quoted;
+		else if (!quoted && *p == '(')
+			depth++;
+		else if (!quoted && *p == ')' && depth)
+			depth--;
+		else if (!quoted && !depth && (*p == '<' || *p == '>'))
+			angle = *p == '<';
+		else if (*p == '\0' || (*p == ',' && !quoted && !depth && !angle)) {
+			char end = *p;
+			*p = '\0';
+			add_domain(fd, start);
+			if (end == '\0')
+				return;
+			start = p + 1;
+		}
+	}
+}
+
+/* Every From: field: a second field or a second address must not hide a
+ * domain whose policy fails (RFC 7489 6.6.1). */
 static int find_from(void *arg, const struct head_field *field)
 {
-	char *value = arg;
-	if (!head_field_is(field, "From"))
-		return 0;
-	head_field_value(field, value, HEAD_FIELD_MAX);
-	return 1;
+	static char value[HEAD_FIELD_MAX];
+	if (head_field_is(field, "From")) {
+		head_field_value(field, value, sizeof value);
+		add_addresses(arg, value);
+	}
+	return 0;
+}
+
+/* The worse of two DMARC results, for the log: fail, temperror, permerror,
+ * none, pass. */
+static const char *worse(const char *a, const char *b)
+{
+	static const char *const order[] = { "fail", "temperror", "permerror", "none", "pass" };
+	for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+		if (strcmp(a, order[i]) == 0 || strcmp(b, order[i]) == 0)
+			return order[i];
+	return a;
+}
+
+static void judge_dmarc(const struct auth_request *rq, const struct from_domains *fd,
+			const struct spf_part *spf, const struct dkim_part *dkim, struct writer *w,
+			struct auth_outcome *out)
+{
+	struct dmarc_part dmarc;
+	const char *summary = "pass";
+	if (fd->n == 0) {
+		auth_dmarc(rq, "", spf, dkim, &dmarc);
+		put_dmarc(w, "", &dmarc);
+		summary = dmarc.result;
+	}
+	for (size_t i = 0; i < fd->n; i++) {
+		auth_dmarc(rq, fd->domain[i], spf, dkim, &dmarc);
+		put_dmarc(w, fd->domain[i], &dmarc);
+		summary = worse(summary, dmarc.result);
+		if (dmarc.reject && !out->dmarc_reject) {
+			out->dmarc_reject = 1;
+			snprintf(out->from_domain, sizeof out->from_domain, "%s", fd->domain[i]);
+		}
+	}
+	if (!out->from_domain[0] && fd->n)
+		snprintf(out->from_domain, sizeof out->from_domain, "%s", fd->domain[0]);
+	snprintf(out->dmarc, sizeof out->dmarc, "%s", summary);
 }
 
 /* The log's dkim value: each signature's result, comma-separated. */
@@ -122,29 +211,24 @@ void mail_auth_check(const struct auth_request *rq, struct auth_outcome *out)
 {
 	struct spf_part spf;
 	struct dkim_part dkim;
-	struct dmarc_part dmarc;
-	static char from[HEAD_FIELD_MAX];
+	static struct from_domains from;
 	memset(out, 0, sizeof *out);
+	memset(&from, 0, sizeof from);
 	dns_budget_start(rq->budget);
-	from[0] = '\0';
-	if (head_scan(rq->fd, rq->off, find_from, from) < 0 ||
-	    dkim_from_domain(from, out->from_domain, sizeof out->from_domain) < 0)
-		out->from_domain[0] = '\0';
+	if (head_scan(rq->fd, rq->off, find_from, &from) < 0)
+		from.n = 0;
 	auth_spf(rq, &spf);
 	auth_dkim(rq, &dkim);
-	auth_dmarc(rq, out->from_domain, &spf, &dkim, &dmarc);
 	struct writer w = { out->header, sizeof out->header, 0 };
 	put(&w, "Authentication-Results: %s", rq->authserv_id);
 	put_spf(&w, rq, &spf);
 	put_dkim(&w, &dkim);
-	put_dmarc(&w, out->from_domain, &dmarc);
+	judge_dmarc(rq, &from, &spf, &dkim, &w, out);
 	put(&w, "\n");
 	snprintf(out->spf, sizeof out->spf, "%s",
 		 spf.mailfrom_checked ? spf.mailfrom_result
 		 : spf.helo_checked ? spf.helo_result : "none");
 	dkim_summary(&dkim, out->dkim, sizeof out->dkim);
-	snprintf(out->dmarc, sizeof out->dmarc, "%s", dmarc.result);
-	out->dmarc_reject = dmarc.reject;
 }
 
 /* ---- foreign fields claiming our name ---------------------------------- */

@@ -28,9 +28,9 @@ struct auth_outcome {
 	char header[AUTH_HEADER_MAX];   /* "Authentication-Results: ...\n" */
 	char spf[16];                   /* the MAIL FROM result, else HELO's */
 	char dkim[AUTH_DKIM_MAX * 10 + 8]; /* "pass", "fail,pass", "none" */
-	char dmarc[16];
-	char from_domain[256];          /* the From: domain DMARC judged */
-	int dmarc_reject;               /* DMARC failed under p=reject */
+	char dmarc[16];                 /* the worst result of the From: domains */
+	char from_domain[256];          /* the From: domain whose policy refuses, else the first */
+	int dmarc_reject;               /* DMARC failed under p=reject for some From: domain */
 };
 
 /* Runs every check on the message; out is always filled (a check that

@@ -222,6 +222,29 @@ static int drop_forged(struct session *s, off_t msg_off)
 	return spool_cut(&s->spool, cut, (size_t)n);
 }
 
+/* Authentication-Results fields with our name are removed from every
+ * message, checked or not: no client, our own users' included, may speak
+ * for this server (RFC 8601 section 5).  0, or -1 when refused (replied). */
+static int txn_drop_forged(struct session *s)
+{
+	char from[SMTP_PATH_MAX + 3];
+	snprintf(from, sizeof from, "<%s>", s->txn.sender.address);
+	int dropped = drop_forged(s, s->spool.start + (off_t)s->txn.received_len);
+	if (dropped == -2) {
+		reply(s, 550, "5.7.1 Too many Authentication-Results fields with our name");
+		log_event("rejected", "reason", "forged-authentication-results", "from", from,
+			  "reply", "550", LOG_END);
+		return -1;
+	}
+	if (dropped < 0) {
+		reply(s, 451, "4.3.0 Local error in processing, try again later");
+		log_event("rejected", "reason", "spool", "errno", strerror(errno), "reply", "451",
+			  LOG_END);
+		return -1;
+	}
+	return 0;
+}
+
 /* SPF, DKIM and DMARC of a message from the Internet: our
  * Authentication-Results above it, theirs with our name gone.  0 to store
  * it, -1 when it was refused (the reply is sent). */
@@ -241,14 +264,9 @@ static int txn_authenticate(struct session *s, struct auth_outcome *out)
 			  out->dkim, "dmarc", out->dmarc, "reply", "550", LOG_END);
 		return -1;
 	}
-	int dropped = drop_forged(s, msg_off);
-	if (dropped == -2) {
-		reply(s, 550, "5.7.1 Too many Authentication-Results fields with our name");
-		log_event("rejected", "reason", "forged-authentication-results", "from", from,
-			  "reply", "550", LOG_END);
+	if (txn_drop_forged(s) < 0)
 		return -1;
-	}
-	if (dropped < 0 || spool_prepend(&s->spool, out->header, strlen(out->header)) < 0) {
+	if (spool_prepend(&s->spool, out->header, strlen(out->header)) < 0) {
 		reply(s, 451, "4.3.0 Local error in processing, try again later");
 		log_event("rejected", "reason", "spool", "errno", strerror(errno), "reply", "451",
 			  LOG_END);
@@ -277,7 +295,7 @@ static void txn_store(struct session *s)
 			  "reply", full ? "452" : "451", LOG_END);
 		return;
 	}
-	if (inbound && txn_authenticate(s, &auth) < 0)
+	if (inbound ? txn_authenticate(s, &auth) < 0 : txn_drop_forged(s) < 0)
 		return;
 	if (store_run(s->store_program, s->spool.fd, t->sender.address, s->client, s->helo,
 		      inbound, t->rcpts, t->nrcpts, &result) < 0)
