@@ -40,7 +40,13 @@ void dns_budget_start(unsigned seconds)
 		try_seconds = QUERY_SECONDS_MAX;
 	/* for libspf2's own resolver state (res_ninit reads it); the
 	 * operator's options, if any, come after ours and win */
-	const char *old = getenv("RES_OPTIONS");
+	static const char *old;   /* the operator's, read once: ours are not added twice */
+	static int read_old;
+	if (!read_old) {
+		old = getenv("RES_OPTIONS");
+		old = old ? strdup(old) : NULL;
+		read_old = 1;
+	}
 	char options[256];
 	snprintf(options, sizeof options, "timeout:%u attempts:1%s%s", try_seconds,
 		 old ? " " : "", old ? old : "");
