@@ -102,8 +102,7 @@ static void put_dmarc(struct writer *w, const char *from_domain, const struct dm
 
 struct from_domains {
 	char domain[FROM_DOMAINS_MAX][256];
-	size_t n;
-	int more;                 /* more than FROM_DOMAINS_MAX */
+	size_t n;                 /* further domains are not judged */
 };
 
 static void add_domain(struct from_domains *fd, const char *address)
@@ -114,9 +113,7 @@ static void add_domain(struct from_domains *fd, const char *address)
 	for (size_t i = 0; i < fd->n; i++)
 		if (strcmp(fd->domain[i], domain) == 0)
 			return;
-	if (fd->n == FROM_DOMAINS_MAX)
-		fd->more = 1;
-	else
+	if (fd->n < FROM_DOMAINS_MAX)
 		memcpy(fd->domain[fd->n++], domain, sizeof domain);
 }
 
