@@ -39,6 +39,15 @@ news_up() {
 	NEWS_PID=$!
 	MP_PIDS+=("$NEWS_PID")
 	mp_wait_until 10 mp_port_open "$NNTP_PORT"
+	# The probe's snntpd is the first on a new spool and sets up its
+	# files; one started beside it can read them half made and exit 7
+	# (seen under load), so the probe's must be gone first.
+	mp_wait_until 10 news_idle
+}
+
+# news_idle: every snntpd systemd-socket-activate started has exited.
+news_idle() {
+	[ "$(grep -c '^Spawned ' "$MP_DIR/snntpd.log")" -eq "$(grep -c '^Child .* died' "$MP_DIR/snntpd.log")" ]
 }
 
 news_down() {
