@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -121,6 +122,17 @@ static int inputs_uncertain(const struct spf_part *spf, const struct dkim_part *
 	return 0;
 }
 
+/* pct= (RFC 7489 6.6.4): the policy applies to that share of the failing
+ * mail; the rest gets the next lower one, which for reject is quarantine,
+ * and a quarantined message is delivered marked here.  No pct= is 100. */
+static int policy_sampled(DMARC_POLICY_T *p)
+{
+	int pct = 100;
+	if (opendmarc_policy_fetch_pct(p, &pct) != DMARC_PARSE_OKAY || pct < 0 || pct >= 100)
+		return 1;
+	return arc4random_uniform(100) < (unsigned)pct;
+}
+
 static void set(struct dmarc_part *out, const char *result, const char *reason)
 {
 	snprintf(out->result, sizeof out->result, "%s", result);
@@ -140,7 +152,7 @@ static void judge(DMARC_POLICY_T *p, const struct spf_part *spf, const struct dk
 			set(out, "temperror", "SPF or DKIM could not be checked");
 		} else {
 			set(out, "fail", "");
-			out->reject = strcmp(out->policy, "reject") == 0;
+			out->reject = strcmp(out->policy, "reject") == 0 && policy_sampled(p);
 		}
 	} else {
 		set(out, "none", "no policy");

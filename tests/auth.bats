@@ -44,6 +44,13 @@ setup_file() {
 	txt sel._domainkey.reject.test "$(cat "$KEYS/rsa.txt")"
 	timeout slow._domainkey.reject.test
 	timeout _dmarc.late.reject.test
+	# pct= (RFC 7489 6.6.4): the share of failing mail p=reject applies to
+	txt pct0.test "v=spf1 -all"
+	txt _dmarc.pct0.test "v=DMARC1; p=reject; pct=0"
+	txt pct50.test "v=spf1 -all"
+	txt _dmarc.pct50.test "v=DMARC1; p=reject; pct=50"
+	txt pct100.test "v=spf1 -all"
+	txt _dmarc.pct100.test "v=DMARC1; p=reject; pct=100"
 	# a public suffix of two labels (co.uk): the organizational domain of
 	# news.example.co.uk is example.co.uk (the public suffix list)
 	txt example.co.uk "v=spf1 ip4:192.0.2.10 -all"
@@ -465,6 +472,37 @@ dmarc=fail (p=reject dis=none) header.from=sender.test"
 	if [ -f "$MP_STATE/mail.db" ]; then
 		[ "$(sqlite3 "$MP_STATE/mail.db" 'select count(*) from messages')" -eq 0 ]
 	fi
+}
+
+@test "DMARC: pct= of p=reject: pct=0 is never refused (delivered, marked), pct=100 always, pct=50 some of the time" {
+	mp_conf dmarc_reject yes
+	message "$MP_DIR/0.eml" ceo@pct0.test sampled
+	smtp 198.51.100.7 "$MP_DIR/0.eml" "$MP_DIR/0.eml" "$MP_DIR/0.eml" "$MP_DIR/0.eml" \
+		"$MP_DIR/0.eml" "$MP_DIR/0.eml" "$MP_DIR/0.eml" "$MP_DIR/0.eml" --from bob@pct0.test
+	[ "$(grep -c '^data [0-9]: 250 2.0.0 OK id=' <<<"$output")" -eq 8 ]
+	[ "$(count_files "$(mp_maildir alice)/new")" -eq 8 ]
+	grep -qx 'dmarc=fail (p=reject dis=none) header.from=pct0.test' \
+		<<<"$(/usr/bin/python3 "$AUTH_MAIL" ar "$(ls -d "$(mp_maildir alice)"/new/* | head -n 1)")"
+	rm "$(mp_maildir alice)"/new/*
+
+	message "$MP_DIR/100.eml" ceo@pct100.test sampled
+	smtp 198.51.100.7 "$MP_DIR/100.eml" "$MP_DIR/100.eml" --from bob@pct100.test
+	[ "$(data_reply 1)" = "550 5.7.1 Message refused by the DMARC policy of pct100.test" ]
+	[ "$(data_reply 2)" = "550 5.7.1 Message refused by the DMARC policy of pct100.test" ]
+
+	# 40 messages under pct=50: all refused or all taken is a chance of 2^-39
+	message "$MP_DIR/50.eml" ceo@pct50.test sampled
+	local refused=0 taken=0 i
+	for i in 1 2 3 4 5; do
+		smtp 198.51.100.7 "$MP_DIR/50.eml" "$MP_DIR/50.eml" "$MP_DIR/50.eml" "$MP_DIR/50.eml" \
+			"$MP_DIR/50.eml" "$MP_DIR/50.eml" "$MP_DIR/50.eml" "$MP_DIR/50.eml" --from bob@pct50.test
+		refused=$((refused + $(grep -c '^data [0-9]: 550 5.7.1 ' <<<"$output" || true)))
+		taken=$((taken + $(grep -c '^data [0-9]: 250 ' <<<"$output" || true)))
+	done
+	echo "pct=50: $refused refused, $taken taken"
+	[ $((refused + taken)) -eq 40 ]
+	[ "$refused" -gt 0 ] && [ "$taken" -gt 0 ]
+	[ "$(count_files "$(mp_maildir alice)/new")" -eq "$taken" ]
 }
 
 # org_case FROM-DOMAIN ORG-DOMAIN: From: a@FROM-DOMAIN, whose only DMARC
