@@ -84,6 +84,9 @@ static void put_dkim(struct writer *w, const struct dkim_part *dkim)
 		if (sig->b[0])
 			put(w, " header.b=%s", pvalue(sig->b, b, sizeof b));
 	}
+	/* A reader must not take the results for all there were. */
+	if (dkim->more)
+		put(w, " (only the first %u DKIM signatures were checked)", AUTH_DKIM_MAX);
 }
 
 static void put_dmarc(struct writer *w, const char *from_domain, const struct dmarc_part *dmarc)

@@ -271,6 +271,28 @@ dmarc=pass header.from=sender.test"
 	[ "${lines[5]}" = "dmarc=pass header.from=sender.test" ]
 }
 
+@test "DKIM: of ten signatures the first eight are checked, and the field says the rest were not" {
+	message "$MP_DIR/m.eml" bob@sender.test ten
+	cp "$MP_DIR/m.eml" "$MP_DIR/s0.eml"
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		sign "$MP_DIR/s$((i - 1)).eml" "$MP_DIR/s$i.eml" rsa.pem sender.test sel
+	done
+	[ "$(grep -c '^DKIM-Signature:' "$MP_DIR/s10.eml")" -eq 10 ]
+	smtp 192.0.2.10 "$MP_DIR/s10.eml"
+	accepted pass pass,pass,pass,pass,pass,pass,pass,pass pass
+	run ar
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^dkim=pass header.d=sender.test header.s=sel ' <<<"$output")" -eq 8 ]
+	# one comment, after the last DKIM result, before dmarc=
+	local f
+	f=$(mp_only_file alice)
+	[ "$(grep -c 'only the first 8 DKIM signatures were checked' "$f")" -eq 1 ]
+	sed -n '/^Authentication-Results:/,/dmarc=/p' "$f" | tr -d '\n\t' |
+		grep -q 'header.b=[^;]* (only the first 8 DKIM signatures were checked);dmarc=pass'
+}
+
 @test "DKIM: an unsigned message gets dkim=none" {
 	message "$MP_DIR/m.eml" bob@sender.test unsigned
 	smtp 192.0.2.10 "$MP_DIR/m.eml"
