@@ -213,3 +213,30 @@ sys.stdout.write("\n".join(fields) + "\n\n" + body)' "$f" > "$MP_DIR/ed-first.em
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 2 ]
 }
+
+@test "a bounce to a remote sender leaves signed by the key of our hostname's domain (MAILER-DAEMON@mx.example.test)" {
+	keys "example.test rsa1 rsa.pem"
+	printf 'rcpt dave@c.test 550 5.1.1 no such user\n' > "$MP_DIR/script"
+	sink "$MP_DIR/sink" --script "$MP_DIR/script"
+	printf 'b.test 127.0.0.1:%s\nc.test 127.0.0.1:%s\n' "$SINK_PORT" "$SINK_PORT" >> "$MAILPIPE_CONF/routes"
+	# a relay client's message from carol@b.test: not ours to sign
+	printf 'From: <carol@b.test>\nTo: <dave@c.test>\nSubject: lost\n\nHello.\n' |
+		queue carol@b.test dave@c.test
+	! grep -q '^DKIM-Signature:' "$(queued)" || false
+	# dave is refused; the report to carol is queued and, on the next
+	# run, delivered to the same sink
+	relay
+	relay
+	grep -q 'event=bounced .*rcpt=dave@c.test' "$MP_DIR/relay.log"
+	grep -q 'event=report-sent .*to=carol@b.test' "$MP_DIR/relay.log"
+	# smtp-relay's mail-store logs into smtp-relay's stderr
+	grep -q 'prog=mail-store event=stored id=2 from=<> rcpts=1 .* dkim=example.test$' "$MP_DIR/relay.log"
+	[ "$(sink_count "$MP_DIR/sink")" -eq 1 ]
+	[ "$(env_field "$MP_DIR/sink/1.env" rcpt_tos)" = "['carol@b.test']" ]
+	grep -q '^From: Mail Delivery System <MAILER-DAEMON@mx.example.test>' "$MP_DIR/sink/1.eml"
+	run dkimpy "$MP_DIR/sink/1.eml"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ ${lines[0]} == *"d=example.test"* ]]
+}
