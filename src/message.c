@@ -73,9 +73,13 @@ static void scan_headers(struct message_info *m, const char *p, size_t n)
 	}
 }
 
-/* Copies n input bytes to out with CRLF turned into LF; a CR at the end
- * waits for the next read (n == 0 at EOF releases it).  out must have room
- * for n + 1 bytes.  Returns the bytes put in out. */
+/* Copies n input bytes to out with CRLF turned into LF and a stray CR
+ * (not before LF) into a space, as Postfix's cleanup_replace_stray_cr_lf
+ * does: a peer that took a bare CR for a line end could otherwise be fed
+ * "<CR>.<CR>" and commands after it (SMTP smuggling), and the Maildir has
+ * LF lines only.  A CR at the end waits for the next read (n == 0 at EOF
+ * releases it).  out must have room for n + 1 bytes.  Returns the bytes
+ * put in out. */
 static size_t normalise(struct message_info *m, const char *in, size_t n, char *out)
 {
 	/* the common case (smtp-recv hands over LF lines): nothing to change */
@@ -89,7 +93,7 @@ static size_t normalise(struct message_info *m, const char *in, size_t n, char *
 	if (m->pending_cr) {
 		m->pending_cr = 0;
 		if (n == 0 || in[0] != '\n')
-			out[k++] = '\r';
+			out[k++] = ' ';
 	}
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
@@ -102,6 +106,7 @@ static size_t normalise(struct message_info *m, const char *in, size_t n, char *
 			}
 			if (in[i + 1] == '\n')
 				continue;
+			c = ' ';
 		}
 		out[k++] = c;
 	}

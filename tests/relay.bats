@@ -126,6 +126,19 @@ for i in range(int(sys.argv[1])): print("line %d of %s ." % (i, sys.argv[2]))' "
 	printf 'Subject: dots\r\n\r\n.\r\n..\r\n.leading\r\nmiddle . dot\r\n' | cmp - "$MP_DIR"/sink/*.eml
 }
 
+@test "a stray CR from a local program never reaches the wire: <CR>.<CR> and commands after it arrive as one line (no smuggling)" {
+	sink "$MP_DIR/sink"
+	route "b.test 127.0.0.1:$SINK_PORT"
+	printf 'Subject: cr\n\nhello\r.\r\nMAIL FROM:<ceo@bank.test>\r\nRCPT TO:<victim@b.test>\r\nDATA\r\nend\r' |
+		queue alice@example.test bob@b.test
+	run relay
+	[ "$status" -eq 0 ]
+	[ "$(sink_count "$MP_DIR/sink")" -eq 1 ]
+	[ "$(env_field "$MP_DIR/sink/1.env" rcpt_tos)" = "['bob@b.test']" ]
+	printf 'Subject: cr\r\n\r\nhello .\r\nMAIL FROM:<ceo@bank.test>\r\nRCPT TO:<victim@b.test>\r\nDATA\r\nend \r\n' |
+		cmp - "$MP_DIR"/sink/1.eml
+}
+
 # ---- retries and bounces -----------------------------------------------------------
 
 @test "a peer that answers 451 twice then 250: delivered once on the third try, attempts recorded" {

@@ -27,6 +27,27 @@ db() { sqlite3 "$MP_STATE/mail.db" "$1"; }
 	[ "$(tail -n 1 "$file")" = "Hello." ]
 }
 
+@test "a CR not followed by LF becomes a space (no bare CR in a Maildir, none for smtp-relay to send), CR LF split across reads too" {
+	# from a file, read 16 KiB at a time: the CR of a CR LF is the last
+	# octet of the first read, a stray CR the last of the second
+	$PY - "$MP_DIR/in" <<-'PY'
+	import sys
+	head = b"Subject: a\rBcc: evil@x.test\r\n\r\nline\r.\r\n"
+	first = head + b"x" * (16384 - len(head) - 1) + b"\r"
+	second = b"\n" + b"y" * (16384 - 2) + b"\r"
+	open(sys.argv[1], "wb").write(first + second + b"z\r\nlast\r")
+	PY
+	"$BIN/mail-store" -f bob@remote.test alice@example.test < "$MP_DIR/in"
+	file=$MP_STATE/mailboxes/example.test/alice/new/$(mp_new_files alice)
+	! grep -q $'\r' "$file" || false
+	[ "$(sed -n 3p "$file")" = "Subject: a Bcc: evil@x.test" ]
+	! grep -q '^Bcc:' "$file" || false
+	[ "$(sed -n 5p "$file")" = "line ." ]
+	[[ $(sed -n 6p "$file") =~ ^x+$ ]]
+	[ "$(sed -n 7p "$file")" = "$(printf '%*s' 16382 '' | tr ' ' y) z" ]
+	[ "$(sed -n 8p "$file")" = "last " ]
+}
+
 @test "mail.db has the message row and one row per recipient" {
 	msg indexed | "$BIN/mail-store" -f bob@remote.test -c 192.0.2.7 -H client.example alice@example.test bob@example.test
 	[ "$(db "select sender, client, helo, subject, message_id from messages where id=1")" = \
