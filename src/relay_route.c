@@ -70,7 +70,11 @@ static int setup(struct relay_session *s, const struct conf *conf, const struct 
 	if (client_greet(c, conf->hostname, reply) < 0)
 		return -1;
 	if (h->tls != ROUTE_TLS_NONE && (c->caps & CAP_STARTTLS)) {
-		if (start_tls(s, conf, h, reply) < 0)
+		/* A server that offers STARTTLS and then refuses it (454 4.7.0
+		 * "TLS not available") is still spoken to in clear when TLS is
+		 * only opportunistic, as Postfix's "may" level does (RFC 3207 4). */
+		if (start_tls(s, conf, h, reply) < 0 &&
+		    (h->tls != ROUTE_TLS_OPPORTUNISTIC || reply->local || reply_class(reply) == 2))
 			return -1;
 	} else if (h->tls >= ROUTE_TLS_REQUIRED) {
 		reply_local(reply, 451, "4.7.4", "%s does not offer STARTTLS, and the route requires TLS",

@@ -407,6 +407,63 @@ PY
 	[[ "$(db "select status || ' ' || last_reply from recipients where kind='remote'")" == "pending 451 4.7.4 "*"does not offer STARTTLS"* ]]
 }
 
+# refusing_server PORT DIR: offers STARTTLS, refuses it with 454 4.7.0,
+# then takes one message in clear; the dialogue is saved in DIR/dialogue.
+refusing_server() {
+	mkdir -p "$2"
+	$PY - "$1" "$2" <<-'PY' &
+	import socket, sys
+	s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+	s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(5)
+	log = open(sys.argv[2] + "/dialogue", "a", buffering=1)
+	while True:
+	    c, _ = s.accept(); f = c.makefile("rb")
+	    c.sendall(b"220 refusing ESMTP\r\n")
+	    data = False
+	    for line in f:
+	        text = line.decode("latin-1").rstrip("\r\n")
+	        if data:
+	            if text == ".":
+	                data = False; log.write("message\n"); c.sendall(b"250 2.0.0 taken\r\n")
+	            continue
+	        log.write(text + "\n")
+	        verb = text[:4].upper()
+	        if verb == "EHLO":
+	            c.sendall(b"250-refusing\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+	        elif verb == "STAR":
+	            c.sendall(b"454 4.7.0 TLS not available due to local problem\r\n")
+	        elif verb == "DATA":
+	            data = True; c.sendall(b"354 go on\r\n")
+	        elif verb == "QUIT":
+	            c.sendall(b"221 2.0.0 bye\r\n"); break
+	        else:
+	            c.sendall(b"250 2.0.0 ok\r\n")
+	    c.close()
+	PY
+	MP_PIDS+=($!)
+	mp_wait_until 10 mp_port_open "$1"
+}
+
+@test "a server that offers STARTTLS and refuses it (454) gets the mail in clear under opportunistic TLS; tls=required defers" {
+	local port
+	port=$(mp_free_port)
+	refusing_server "$port" "$MP_DIR/srv"
+	route "b.test 127.0.0.1:$port tls=required"
+	message refused-tls | queue alice@example.test bob@b.test
+	relay
+	[[ "$(db "select status || ' ' || last_reply from recipients where kind='remote'")" == "pending 454 4.7.0 TLS not available"* ]]
+	! grep -qx message "$MP_DIR/srv/dialogue" || false
+	# the default, opportunistic: on in clear on the same connection
+	echo "b.test 127.0.0.1:$port" > "$MAILPIPE_CONF/routes"
+	: > "$MP_DIR/srv/dialogue"
+	relay -f
+	[ "$(db "select status from recipients where kind='remote'")" = delivered ]
+	[ "$(grep -c '^EHLO ' "$MP_DIR/srv/dialogue")" -eq 1 ]
+	grep -qx STARTTLS "$MP_DIR/srv/dialogue"
+	grep -q '^MAIL FROM:<alice@example.test>' "$MP_DIR/srv/dialogue"
+	[ "$(grep -cx message "$MP_DIR/srv/dialogue")" -eq 1 ]
+}
+
 @test "tls=verify fails closed on an untrusted or misnamed certificate, delivers with the right ca= and name" {
 	instance b b.test bob
 	# b's certificate names localhost, so a route can name b correctly
