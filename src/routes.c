@@ -219,7 +219,7 @@ const struct route *routes_find(const struct routes *r, const char *domain)
 {
 	const struct route *star = NULL;
 	for (size_t i = 0; i < r->nroutes; i++) {
-		if (strcmp(r->routes[i].domain, domain) == 0)
+		if (strcasecmp(r->routes[i].domain, domain) == 0)   /* B.TEST is b.test */
 			return &r->routes[i];
 		if (strcmp(r->routes[i].domain, "*") == 0)
 			star = &r->routes[i];

@@ -139,6 +139,17 @@ for i in range(int(sys.argv[1])): print("line %d of %s ." % (i, sys.argv[2]))' "
 		cmp - "$MP_DIR"/sink/1.eml
 }
 
+@test "recipients of one routed domain in any case (b.test, B.TEST) go in one transaction: one copy, three RCPTs" {
+	sink "$MP_DIR/sink"
+	route "b.test 127.0.0.1:$SINK_PORT"
+	message cases | queue alice@example.test bob@b.test carol@B.TEST dave@b.Test
+	run relay
+	[ "$status" -eq 0 ]
+	[ "$(sink_count "$MP_DIR/sink")" -eq 1 ]
+	[ "$(env_field "$MP_DIR/sink/1.env" rcpt_tos)" = "['bob@b.test', 'carol@B.TEST', 'dave@b.Test']" ]
+	[ "$(db "select count(*) from recipients where kind='remote' and status='delivered'")" -eq 3 ]
+}
+
 # ---- retries and bounces -----------------------------------------------------------
 
 @test "a peer that answers 451 twice then 250: delivered once on the third try, attempts recorded" {
