@@ -19,8 +19,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <sysexits.h>
 #include <fcntl.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -201,7 +201,9 @@ static void classify(const struct relay *r, const struct qdb_message *m, struct 
 
 /* Sends a report on the outcomes with the given status ("bounced", or
  * "pending" for a delay warning) to the envelope sender.  0 when
- * mail-store took it (or there was no one to tell), -1 if not. */
+ * mail-store took it (or there was no one to tell), -1 if not, -2 when it
+ * never will: the sender is a local address that does not exist (a forged
+ * one, say) or the report was refused as data. */
 static int send_report(struct relay *r, const struct qdb_message *m, struct outcome *out,
 		       const char *status, int fd)
 {
@@ -226,7 +228,7 @@ static int send_report(struct relay *r, const struct qdb_message *m, struct outc
 	};
 	int report = memfd_create("dsn", MFD_CLOEXEC);
 	char *to[] = { (char *)m->sender };   /* store_run takes argv-style strings */
-	struct store_result result;
+	struct store_result result = { .status = -1 };
 	int ok = report >= 0 && dsn_write(report, &d) == 0 && lseek(report, 0, SEEK_SET) == 0 &&
 		 store_run(r->store, report, "", "127.0.0.1", r->conf.hostname, 0, to, 1, &result) == 0 &&
 		 result.status == 0;
@@ -234,9 +236,13 @@ static int send_report(struct relay *r, const struct qdb_message *m, struct outc
 		close(report);
 	char idbuf[32];
 	snprintf(idbuf, sizeof idbuf, "%lld", (long long)m->id);
+	int never = !ok && (result.status == EX_NOUSER || result.status == EX_DATAERR);
+	char store_exit[16];
+	snprintf(store_exit, sizeof store_exit, "%d", result.status);
 	log_event(ok ? "report-sent" : "report-failed", "id", idbuf, "to", m->sender, "kind",
-		  d.delayed ? "delay" : "failure", "report", ok ? result.id : NULL, LOG_END);
-	return ok ? 0 : -1;
+		  d.delayed ? "delay" : "failure", "report", ok ? result.id : NULL, "store_exit",
+		  ok ? NULL : store_exit, "retry", ok ? NULL : never ? "no" : "yes", LOG_END);
+	return ok ? 0 : never ? -2 : -1;
 }
 
 static void log_outcomes(const struct qdb_message *m, const struct outcome *out)
@@ -258,9 +264,12 @@ static int finish(struct relay *r, const struct qdb_message *m, struct outcome *
 		  int64_t now)
 {
 	/* a report mail-store would not take is tried again with the usual
-	 * back-off, until queue_lifetime: then the failure stays logged only */
+	 * back-off, until queue_lifetime: then the failure stays logged only;
+	 * one it can never take (no such local sender) is given up at once,
+	 * or the refused recipient would be offered to its server again and
+	 * again for days */
 	int64_t expires = m->time + (int64_t)r->conf.queue_lifetime;
-	if (send_report(r, m, out, "bounced", fd) < 0 && now < expires)
+	if (send_report(r, m, out, "bounced", fd) == -1 && now < expires)
 		for (size_t i = 0; i < m->nrcpts; i++)
 			if (strcmp(out[i].status, "bounced") == 0) {
 				out[i].status = "pending";

@@ -152,6 +152,23 @@ for i in range(int(sys.argv[1])): print("line %d of %s ." % (i, sys.argv[2]))' "
 
 # ---- retries and bounces -----------------------------------------------------------
 
+@test "a refused recipient whose report can never be stored (a sender of ours that does not exist) is bounced once, not offered again" {
+	printf 'rcpt dave@b.test 550 5.1.1 no such user\n' > "$MP_DIR/script"
+	sink "$MP_DIR/sink" --script "$MP_DIR/script"
+	route "b.test 127.0.0.1:$SINK_PORT"
+	message forged | queue ghost@example.test dave@b.test
+	relay
+	grep -q 'event=report-failed id=1 to=ghost@example.test kind=failure store_exit=67 retry=no' "$MP_DIR/relay.log"
+	grep -q 'event=bounced id=1 from=ghost@example.test rcpt=dave@b.test ' "$MP_DIR/relay.log"
+	[ "$(db "select status || ' ' || attempts from recipients where kind='remote'")" = "bounced 1" ]
+	# nothing left to try: no second attempt, nothing listed
+	relay -f
+	[ "$(grep -c 'rcpt=dave@b.test' "$MP_DIR/relay.log")" -eq 1 ]
+	[ "$(db "select attempts from recipients where kind='remote'")" -eq 1 ]
+	run relay -l
+	[[ $output != *dave@b.test* ]]
+}
+
 @test "a peer that answers 451 twice then 250: delivered once on the third try, attempts recorded" {
 	printf 'data 451 4.3.0 try later\ndata 451 4.3.0 try later\n' > "$MP_DIR/script"
 	sink "$MP_DIR/sink" --script "$MP_DIR/script"
