@@ -214,12 +214,26 @@ static int write_field(FILE *out, const char *field, size_t len)
 
 /* The header up to and with the empty line; the first body line, if it
  * was read already, in line.  0 or an exit code. */
+/* An mbox separator ("From alice@x Mon Nov 23 10:00:00 2026") before the
+ * header, as mail(1) users and scripts that cut messages from an mbox
+ * leave: not a field, and kept it would end the header there and put the
+ * real one in the body.  Postfix's sendmail drops it the same way. */
+static int mbox_separator(const char *line, size_t len)
+{
+	return (len >= 5 && memcmp(line, "From ", 5) == 0) ||
+	       (len >= 6 && memcmp(line, ">From ", 6) == 0);
+}
+
 static int copy_header(struct head_in *in, FILE *out, struct head_fix *fix, const char *prog,
 		       char *field, size_t *pending)
 {
+	int before_header = 1;
 	for (;;) {
 		size_t len;
 		enum head_read r = head_read_field(in, field, HEAD_FIELD_MAX, &len);
+		if (r == HEAD_NOT_FIELD && before_header && mbox_separator(field, len))
+			continue;
+		before_header = 0;
 		switch (r) {
 		case HEAD_FIELD: {
 			int keep = note_field(fix, field);

@@ -107,6 +107,17 @@ header_of() { sed '/^$/q' "$1"; }
 	! grep -qi '^Bcc:' "$f" || false
 }
 
+@test "a leading mbox 'From ' line (and '>From ') is dropped, so the header after it stays the header, as Postfix's sendmail does" {
+	MSG='From carol@example.test Mon Nov 23 10:00:00 2026\n>From carol@example.test Mon Nov 23 10:00:00 2026\nTo: alice@example.test\nSubject: from an mbox\n\nFrom here on, the body.\n'
+	run send -t
+	[ "$status" -eq 0 ]
+	f=$(mp_only_file alice)
+	head=$(header_of "$f")
+	[[ "$head" == *$'\nSubject: from an mbox\n'* ]]
+	! grep -q 'From carol@example.test Mon' "$f" || false
+	[ "$(tail -n 1 "$f")" = "From here on, the body." ]
+}
+
 @test "-t with no recipient in the header exits 65 and delivers nothing" {
 	MSG='Subject: nobody\nTo: undisclosed-recipients:;\n\nx\n'
 	run send -t
