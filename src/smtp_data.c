@@ -150,6 +150,8 @@ void bdat_reader_feed(struct bdat_reader *r, const unsigned char *in, size_t n,
 		i += run;
 		if (i == n)
 			break;
+		if (in[i] != '\r' && in[i] != '\n' && in[i] != '\0')
+			continue;   /* the run stopped at its window, inside a long line */
 		unsigned char c = in[i++];
 		r->octets++;
 		if (c == '\0') {

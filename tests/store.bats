@@ -176,6 +176,27 @@ db() { sqlite3 "$MP_STATE/mail.db" "$1"; }
 	[ "$(tail -n 3 "$file" | od -c | head -2 | tr -s ' ')" = "$(printf '\n.\nend\n' | od -c | head -2 | tr -s ' ')" ]
 }
 
+@test "through smtp-recv with BDAT: lines longer than 512 octets (up to 998) are stored whole, split across chunks too" {
+	local long998 long600
+	long998=$(printf '%0998d' 7)
+	long600=$(printf 'w%.0s' $(seq 1 600))
+	printf -v body 'Subject: long\r\n\r\n%s\r\n%s\r\nend\r\n' "$long998" "$long600"
+	# one chunk, and the same text cut at 700 octets into two
+	{
+		printf 'EHLO c.example\r\nMAIL FROM:<bob@remote.test>\r\nRCPT TO:<alice@example.test>\r\n'
+		printf 'BDAT %d LAST\r\n%s' "${#body}" "$body"
+		printf 'MAIL FROM:<bob@remote.test>\r\nRCPT TO:<bob@example.test>\r\n'
+		printf 'BDAT 700\r\n%s' "${body:0:700}"
+		printf 'BDAT %d LAST\r\n%s' $((${#body} - 700)) "${body:700}"
+		printf 'QUIT\r\n'
+	} | "$BIN/smtp-recv" > "$MP_DIR/replies" 2>/dev/null
+	[ "$(grep -c '^250 2.0.0 OK id=' "$MP_DIR/replies")" -eq 2 ]
+	for user in alice bob; do
+		file=$MP_STATE/mailboxes/example.test/$user/new/$(mp_new_files $user)
+		[ "$(tail -n 3 "$file")" = "$(printf '%s\n%s\nend' "$long998" "$long600")" ]
+	done
+}
+
 @test "log lines are logfmt, one per event, and never contain the message" {
 	printf 'EHLO c.example\r\nMAIL FROM:<bob@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\nSubject: secret subject\r\n\r\nsecret body\r\n.\r\nQUIT\r\n' |
 		TCPREMOTEIP=192.0.2.1 "$BIN/smtp-recv" >/dev/null 2>"$MP_DIR/log"
