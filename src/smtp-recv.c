@@ -590,6 +590,12 @@ static void cmd_rcpt(struct session *s, char *arg)
 		reply(s, 503, "5.5.1 Error: need MAIL command");
 		return;
 	}
+	/* The message has begun, its Received: naming the recipients so far;
+	 * one added now would get that copy (RFC 3030 leaves no room for it). */
+	if (s->txn.bdat_active) {
+		reply(s, 503, "5.5.1 Error: RCPT after BDAT");
+		return;
+	}
 	char *path_arg = after_keyword(arg, "TO:");
 	if (!path_arg) {
 		reply(s, 501, "5.5.4 Syntax: RCPT TO:<address>");
