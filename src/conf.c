@@ -169,8 +169,10 @@ static int set_count(struct conf_line *ctx, const char *key, const char *value,
 {
 	(void)size;
 	unsigned long long n;
-	if (parse_unsigned(value, 100000, &n) < 0 || n < 1)
-		return fail(ctx, "%s: expected a number from 1 to 100000, not \"%s\"", key, value);
+	/* 4096: the most recipients mail-store takes on its command line */
+	if (parse_unsigned(value, CONF_RCPT_MAX, &n) < 0 || n < 1)
+		return fail(ctx, "%s: expected a number from 1 to %d, not \"%s\"", key, CONF_RCPT_MAX,
+			    value);
 	*(unsigned *)field = (unsigned)n;
 	return 0;
 }

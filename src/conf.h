@@ -16,6 +16,7 @@
 #define CONF_ADDR_MAX 256      /* longest address we store (RFC 5321: 254 + slack) */
 #define CONF_ERROR_MAX 1024
 #define CONF_LINE_MAX 4096      /* the longest line of a configuration file */
+#define CONF_RCPT_MAX 4096      /* the largest max_rcpt: what mail-store takes in argv */
 
 /* users and aliases entries start alike, so one duplicate check serves both */
 struct conf_user {

@@ -1,6 +1,8 @@
 /* store_run.c - fork and exec mail-store, collect its id and exit code. */
 #include "store_run.h"
 
+#include "conf.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +17,7 @@
 #include "fsutil.h"
 #include "log.h"
 
-#define STORE_ARGS_MAX 4096   /* recipients are bounded by max_rcpt anyway */
+#define STORE_ARGS_MAX CONF_RCPT_MAX   /* max_rcpt is at most this */
 
 static const struct { int status; struct store_reply reply; } reply_table[] = {
 	{ 0,            { 250, "2.0.0", "OK" } },

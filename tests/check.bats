@@ -325,7 +325,7 @@ msg() { printf 'From: <bob@remote.test>\r\nSubject: %s\r\n\r\nHello.\r\n' "$1"; 
 	expected="$C/aliases:4: loop@example.test: the aliases loop: loop@example.test -> loop2@example.test -> loop@example.test
 $C/aliases:5: loop2@example.test: the aliases loop: loop2@example.test -> loop@example.test -> loop2@example.test
 $C/domains:3: \"example.test\" is listed twice (first on line 1)
-$C/mailpipe.conf:3: max_rcpt: expected a number from 1 to 100000, not \"0\"
+$C/mailpipe.conf:3: max_rcpt: expected a number from 1 to 4096, not \"0\"
 $C/mailpipe.conf:4: unknown key \"bogus\"
 $C/relay-clients:1: 0.0.0.0/0 makes an open relay: a network wider than /8 lets a large part of the Internet send mail anywhere through this server
 $C/users: mode 0644: anyone can read the password hashes (0640 with the servers' group, or 0600)
@@ -341,5 +341,5 @@ mailpipe-check: $C: 11 problems"
 	printf 'max_rcpt 0\nbogus yes\n' >> "$C/mailpipe.conf"
 	run "$BIN/mailpipe-user" list
 	[ "$status" -eq 78 ]
-	[ "$output" = "mailpipe-user: $C/mailpipe.conf:3: max_rcpt: expected a number from 1 to 100000, not \"0\"" ]
+	[ "$output" = "mailpipe-user: $C/mailpipe.conf:3: max_rcpt: expected a number from 1 to 4096, not \"0\"" ]
 }

@@ -131,6 +131,16 @@ db() { sqlite3 "$MP_STATE/mail.db" "$1"; }
 	[ "$status" -eq 64 ]
 }
 
+@test "max_rcpt above 4096, the most mail-store takes, is a configuration error, not a 451 after 4097 RCPTs" {
+	mp_conf max_rcpt 4096
+	run bash -c "printf 'QUIT\r\n' | '$BIN/smtp-recv'"
+	[ "$status" -eq 0 ]
+	mp_conf max_rcpt 4097
+	run bash -c "printf 'QUIT\r\n' | '$BIN/smtp-recv'"
+	[ "$status" -eq 78 ]
+	[[ "$output" == *'mailpipe.conf:'*'max_rcpt: expected a number from 1 to 4096, not "4097"'* ]]
+}
+
 @test "a configuration error exits 78 naming file and line" {
 	printf 'hostname a\nmax_rcpt lots\n' >> "$MAILPIPE_CONF/mailpipe.conf"
 	run bash -c "echo x | '$BIN/mail-store' -f a@b.test alice@example.test"
