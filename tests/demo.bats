@@ -6,6 +6,8 @@
 # Needs (Debian 12): what make demo needs (swaks, curl, dovecot-imapd, sn,
 # python3, systemd-socket-activate, setpriv) and root.
 
+bats_require_minimum_version 1.5.0
+
 setup() {
 	load lib
 	DEMO_DIR=$(mktemp -d "$BATS_TEST_TMPDIR/demo.XXXXXX")
@@ -60,4 +62,21 @@ demo_pids() {
 	! mp_port_open "$DEMO_IMAP_PORT" || false
 	! mp_port_open "$DEMO_NNTP_PORT" || false
 	! mp_port_open "$DEMO_WEB_PORT" || false
+}
+
+@test "mailpipe-demo -h prints usage; an unknown argument is 64 with one line, and neither stops or starts anything" {
+	mkdir -p "$DEMO_DIR/conf"
+	echo keep > "$DEMO_DIR/conf/marker"
+	run "$TOP/bin/mailpipe-demo" -h
+	[ "$status" -eq 0 ]
+	[ "$output" = "usage: mailpipe-demo [stop]" ]
+	run --separate-stderr "$TOP/bin/mailpipe-demo" --bogus
+	[ "$status" -eq 64 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ $stderr == "mailpipe-demo: unknown argument: --bogus"* ]]
+	run "$TOP/bin/mailpipe-demo" stop now
+	[ "$status" -eq 64 ]
+	# nothing was made anew or started
+	[ "$(cat "$DEMO_DIR/conf/marker")" = keep ]
+	[ -z "$(demo_pids)" ]
 }
