@@ -11,11 +11,50 @@
 #define TXN_CHUNK (64 * 1024)   /* octets of the file per BDAT chunk */
 #define TXN_BDAT_WINDOW 8       /* BDAT replies left unread, at most */
 
+/* RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with its CRLF. */
+#define TXN_LINE_MAX 998
+
+/* Lone LF becomes CRLF; with dot_stuff a line starting with '.' gets one
+ * more (RFC 5321 4.5.2).  A line longer than TXN_LINE_MAX is broken with
+ * CRLF SPACE, as Postfix's smtp_line_length_limit does: a server refuses
+ * it whole ("500 Line too long"), a continuation is what harms MIME least.
+ * out must hold 3 * n octets. */
+struct wire_state {
+	int at_line_start, prev_cr;
+	size_t line_len;
+};
+
+static size_t to_wire(struct wire_state *st, const char *in, size_t n, char *out, int dot_stuff)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = in[i];
+		if (ch != '\n' && st->line_len == TXN_LINE_MAX) {
+			memcpy(out + o, "\r\n ", 3);
+			o += 3;
+			st->line_len = 1;
+			st->at_line_start = 0;
+		}
+		if (st->at_line_start && ch == '.' && dot_stuff)
+			out[o++] = '.';
+		if (ch == '\n' && !st->prev_cr)
+			out[o++] = '\r';
+		out[o++] = ch;
+		st->prev_cr = ch == '\r';
+		st->at_line_start = ch == '\n';
+		st->line_len = ch == '\n' ? 0 : st->line_len + (ch != '\r');
+	}
+	return o;
+}
+
+/* The 8-bit parts, and the size on the wire (SIZE=, RFC 1870): what
+ * to_wire makes of the file, without dot-stuffing, with a final CRLF. */
 int txn_scan(int fd, struct txn_info *info)
 {
 	memset(info, 0, sizeof *info);
-	char buf[STREAM_BUF];
-	int in_header = 1, at_line_start = 1, prev_cr = 0;
+	static char buf[STREAM_BUF], wire[3 * STREAM_BUF];
+	struct wire_state st = { 1, 0, 0 };
+	int in_header = 1, at_line_start = 1;
 	off_t off = 0;
 	for (;;) {
 		ssize_t n = pread_some(fd, buf, sizeof buf, off);
@@ -24,13 +63,11 @@ int txn_scan(int fd, struct txn_info *info)
 		if (n == 0)
 			break;
 		off += n;
+		info->wire_size += to_wire(&st, buf, (size_t)n, wire, 0);
 		for (ssize_t i = 0; i < n; i++) {
 			unsigned char ch = (unsigned char)buf[i];
-			if (ch == '\n') {
-				info->wire_size += !prev_cr;
-				if (at_line_start)
-					in_header = 0;   /* the empty line ends the header */
-			}
+			if (ch == '\n' && at_line_start)
+				in_header = 0;   /* the empty line ends the header */
 			if (ch >= 0x80) {
 				if (in_header)
 					info->header_8bit = 1;
@@ -39,33 +76,10 @@ int txn_scan(int fd, struct txn_info *info)
 			}
 			if (ch != '\r')
 				at_line_start = ch == '\n';
-			prev_cr = ch == '\r';
 		}
 	}
-	info->wire_size += (uint64_t)off + (at_line_start ? 0 : 2);
+	info->wire_size += st.at_line_start ? 0 : 2;
 	return 0;
-}
-
-/* Lone LF becomes CRLF; with dot_stuff a line starting with '.' gets one
- * more (RFC 5321 4.5.2).  out must hold 3 * n octets. */
-struct wire_state {
-	int at_line_start, prev_cr;
-};
-
-static size_t to_wire(struct wire_state *st, const char *in, size_t n, char *out, int dot_stuff)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = in[i];
-		if (st->at_line_start && ch == '.' && dot_stuff)
-			out[o++] = '.';
-		if (ch == '\n' && !st->prev_cr)
-			out[o++] = '\r';
-		out[o++] = ch;
-		st->prev_cr = ch == '\r';
-		st->at_line_start = ch == '\n';
-	}
-	return o;
 }
 
 /* Every accepted recipient gets reply as its outcome (the final reply,
@@ -225,7 +239,7 @@ static int send_data(struct smtp_client *c, struct txn_message *m, struct smtp_r
 	if (reply->code != 354)
 		return 1;
 	static char in[STREAM_BUF], out[3 * STREAM_BUF];
-	struct wire_state st = { 1, 0 };
+	struct wire_state st = { 1, 0, 0 };
 	off_t off = 0;
 	ssize_t n;
 	while ((n = pread(m->fd, in, sizeof in, off)) != 0) {
@@ -260,7 +274,7 @@ static void bdat_command(struct smtp_client *c, size_t n, int last)
 static int send_bdat(struct smtp_client *c, struct txn_message *m, struct smtp_reply *reply)
 {
 	static char in[TXN_CHUNK], out[3 * TXN_CHUNK];
-	struct wire_state st = { 1, 0 };
+	struct wire_state st = { 1, 0, 0 };
 	off_t off = 0;
 	int unread = 0, failed = 0;
 	for (;;) {
