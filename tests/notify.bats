@@ -21,6 +21,7 @@ setup() {
 	SNROOT=$SPOOL snnewgroup local.mail >/dev/null 2>&1
 	NNTP_PORT=$(mp_free_port)
 	MARKER=body-marker-$RANDOM$RANDOM
+	NEWS_UPS=0
 }
 
 teardown() {
@@ -34,8 +35,11 @@ teardown() {
 # connection.  snntpd (a wrapper that sets POSTING_OK) lets clients post;
 # snntpd.bin alone greets with 201.
 news_up() {
+	# a log per server: one stopped by news_down may never log its last
+	# child's end, and news_idle counts this server's children only
+	NEWS_LOG=$MP_DIR/snntpd.$((++NEWS_UPS)).log
 	systemd-socket-activate --accept --inetd -l "127.0.0.1:$NNTP_PORT" -E SNROOT="$SPOOL" \
-		-E PATH="/usr/sbin:/usr/bin:/bin" "/usr/sbin/${1:-snntpd}" 2>>"$MP_DIR/snntpd.log" &
+		-E PATH="/usr/sbin:/usr/bin:/bin" "/usr/sbin/${1:-snntpd}" 2>"$NEWS_LOG" &
 	NEWS_PID=$!
 	MP_PIDS+=("$NEWS_PID")
 	mp_wait_until 10 mp_port_open "$NNTP_PORT"
@@ -47,7 +51,7 @@ news_up() {
 
 # news_idle: every snntpd systemd-socket-activate started has exited.
 news_idle() {
-	[ "$(grep -c '^Spawned ' "$MP_DIR/snntpd.log")" -eq "$(grep -c '^Child .* died' "$MP_DIR/snntpd.log")" ]
+	[ "$(grep -c '^Spawned ' "$NEWS_LOG")" -eq "$(grep -c '^Child .* died' "$NEWS_LOG")" ]
 }
 
 news_down() {
