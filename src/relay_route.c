@@ -50,6 +50,7 @@ static int start_tls(struct relay_session *s, const struct conf *conf, const str
 		ctx = s->tls_any = tls_client_context(0, NULL, err, sizeof err);
 	if (!ctx) {
 		reply_local(reply, 451, "4.7.5", "TLS: %s", err);
+		s->client.tls_failed = 1;
 		return -1;
 	}
 	int rc = client_starttls(&s->client, ctx, conf->hostname, reply);
@@ -109,7 +110,7 @@ static int open_session(struct relay_session *s, const struct conf *conf,
 	if (setup(s, conf, h, reply) == 0)
 		return 0;
 	relay_session_end(s);
-	if (h->tls != ROUTE_TLS_OPPORTUNISTIC || !reply->local || strncmp(reply->text, "451 4.7.5", 9))
+	if (h->tls != ROUTE_TLS_OPPORTUNISTIC || !s->client.tls_failed)
 		return -1;
 	struct relay_host clear = *h;
 	clear.tls = ROUTE_TLS_NONE;

@@ -309,13 +309,12 @@ static int tls_context(struct sender *s, struct smtp_reply *reply)
 	return 0;
 }
 
-/* A certificate or a protocol that does not check out will not next time
- * either; a handshake that timed out or was cut off may (4xx, exit 75). */
+/* A certificate or a protocol that does not check out (4.7.5) will not
+ * next time either; a handshake that timed out or was cut off (4.4.2)
+ * may, and stays 4xx (exit 75). */
 static int tls_failed(struct smtp_reply *reply)
 {
-	if (reply->local && strncmp(reply->text, "451 4.7.5 ", 10) == 0 &&
-	    !strstr(reply->text, ": handshake timed out") &&
-	    !strstr(reply->text, ": handshake failed: connection closed")) {
+	if (reply->local && strncmp(reply->text, "451 4.7.5 ", 10) == 0) {
 		char said[SMTP_REPLY_TEXT_MAX];
 		snprintf(said, sizeof said, "%s", reply->text + 10);
 		reply_local(reply, 554, "5.7.5", "%s", said);

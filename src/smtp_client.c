@@ -271,8 +271,12 @@ int client_greet(struct smtp_client *c, const char *helo_name, struct smtp_reply
 int client_tls(struct smtp_client *c, void *ssl_ctx, struct smtp_reply *reply)
 {
 	char err[256];
-	if (io_start_tls_client(&c->io, ssl_ctx, c->host, err, sizeof err) < 0) {
-		reply_local(reply, 451, "4.7.5", "TLS with %s failed: %s", c->peer, err);
+	int rc = io_start_tls_client(&c->io, ssl_ctx, c->host, err, sizeof err);
+	if (rc < 0) {
+		/* 4.4.2 (bad connection) may pass; 4.7.5 (TLS) is the peer's to fix */
+		reply_local(reply, 451, rc == -2 ? "4.4.2" : "4.7.5", "TLS with %s failed: %s", c->peer,
+			    err);
+		c->tls_failed = 1;
 		return -1;
 	}
 	c->tls = 1;

@@ -47,6 +47,7 @@ struct smtp_client {
 	unsigned caps;
 	uint64_t size_max;           /* SIZE from EHLO, 0 if none */
 	int tls;                     /* TLS is running */
+	int tls_failed;              /* TLS could not be started: no context, or the handshake */
 	int auth;                    /* AUTH succeeded */
 };
 

@@ -257,18 +257,22 @@ static int start_tls(struct smtp_io *io, SSL_CTX *ctx, int client, const char *s
 		if (rc == IO_OK)
 			continue;
 		long verify = client ? SSL_get_verify_result(io->ssl) : X509_V_OK;
-		if (rc == IO_TIMEOUT)
+		int transport = 0;
+		if (rc == IO_TIMEOUT) {
 			snprintf(err, err_size, "handshake timed out");
-		else if (verify != X509_V_OK)
+			transport = 1;
+		} else if (verify != X509_V_OK) {
 			snprintf(err, err_size, "certificate not trusted: %s",
 				 X509_verify_cert_error_string(verify));
-		else if (code)
+		} else if (code) {
 			snprintf(err, err_size, "handshake failed: %s", ERR_reason_error_string(code));
-		else
+		} else {
 			snprintf(err, err_size, "handshake failed: connection closed");
+			transport = 1;
+		}
 		SSL_free(io->ssl);
 		io->ssl = NULL;
-		return -1;
+		return transport ? -2 : -1;
 	}
 }
 

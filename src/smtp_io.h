@@ -58,7 +58,9 @@ int io_flush(struct smtp_io *io);
 int io_start_tls(struct smtp_io *io, SSL_CTX *ctx, char *err, size_t err_size);
 /* Starts TLS as the client, after the server's 220 to STARTTLS (or at once
  * for implicit TLS).  servername: for SNI and, when ctx verifies, the name
- * the certificate must match (tls_client_set_peer). */
+ * the certificate must match (tls_client_set_peer).  0; -1 when TLS
+ * itself failed (the certificate, the protocol); -2 when the connection
+ * did (the handshake timed out or the peer closed): that may pass. */
 int io_start_tls_client(struct smtp_io *io, SSL_CTX *ctx, const char *servername, char *err,
 			size_t err_size);
 /* Ends TLS as RFC 8446 6.1 requires: flushes the replies, sends

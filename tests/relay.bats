@@ -469,11 +469,12 @@ PY
 	[[ "$(db "select status || ' ' || last_reply from recipients where kind='remote'")" == "pending 451 4.7.4 "*"does not offer STARTTLS"* ]]
 }
 
-# refusing_server PORT DIR: offers STARTTLS, refuses it with 454 4.7.0,
-# then takes one message in clear; the dialogue is saved in DIR/dialogue.
+# refusing_server PORT DIR [cut]: offers STARTTLS, refuses it with 454
+# 4.7.0 (or, with cut, says 220 and hangs up: the handshake fails), and
+# takes messages in clear; the dialogue is saved in DIR/dialogue.
 refusing_server() {
 	mkdir -p "$2"
-	$PY - "$1" "$2" <<-'PY' &
+	$PY - "$1" "$2" "${3:-refuse}" <<-'PY' &
 	import socket, sys
 	s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 	s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(5)
@@ -492,6 +493,8 @@ refusing_server() {
 	        verb = text[:4].upper()
 	        if verb == "EHLO":
 	            c.sendall(b"250-refusing\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+	        elif verb == "STAR" and sys.argv[3] == "cut":
+	            c.sendall(b"220 2.0.0 go ahead\r\n"); return
 	        elif verb == "STAR":
 	            c.sendall(b"454 4.7.0 TLS not available due to local problem\r\n")
 	        elif verb == "DATA":
@@ -529,6 +532,20 @@ refusing_server() {
 	[ "$(grep -c '^EHLO ' "$MP_DIR/srv/dialogue")" -eq 1 ]
 	grep -qx STARTTLS "$MP_DIR/srv/dialogue"
 	grep -q '^MAIL FROM:<alice@example.test>' "$MP_DIR/srv/dialogue"
+	[ "$(grep -cx message "$MP_DIR/srv/dialogue")" -eq 1 ]
+}
+
+@test "a TLS handshake the server cuts off: opportunistic TLS connects once more and sends in clear" {
+	local port
+	port=$(mp_free_port)
+	refusing_server "$port" "$MP_DIR/srv" cut
+	route "b.test 127.0.0.1:$port"
+	message cut-tls | queue alice@example.test bob@b.test
+	relay
+	[ "$(db "select status from recipients where kind='remote'")" = delivered ]
+	# two connections: STARTTLS on the first, none on the second
+	[ "$(grep -c '^EHLO ' "$MP_DIR/srv/dialogue")" -eq 2 ]
+	[ "$(grep -c '^STARTTLS$' "$MP_DIR/srv/dialogue")" -eq 1 ]
 	[ "$(grep -cx message "$MP_DIR/srv/dialogue")" -eq 1 ]
 }
 

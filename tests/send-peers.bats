@@ -611,14 +611,14 @@ row=2 to=<c@example.net> reply=535 5.7.8" ]
 	touch "$MP_DIR/mute/go"
 }
 
-@test "-T tls to a server that never starts the handshake: 451 4.7.5 and 75 (try again), not 554 and 69" {
+@test "-T tls to a server that never starts the handshake: 451 4.4.2 and 75 (try again), not 554 and 69" {
 	listener "$MP_DIR/mute"
 	printf 'Subject: x\n\nx\n' > "$MP_DIR/msg"
 	run "$BIN/smtp-send" --timeout 2 -T tls --insecure -S "127.0.0.1:$LISTEN_PORT" -f a@example.org \
 		b@example.net < "$MP_DIR/msg"
 	echo "$output"
 	[ "$status" -eq 75 ]
-	[[ $output == *"<b@example.net>: 451 4.7.5 TLS with 127.0.0.1:$LISTEN_PORT failed: handshake timed out" ]]
+	[[ $output == *"<b@example.net>: 451 4.4.2 TLS with 127.0.0.1:$LISTEN_PORT failed: handshake timed out" ]]
 	touch "$MP_DIR/mute/go"
 }
 
