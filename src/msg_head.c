@@ -212,8 +212,6 @@ static int write_field(FILE *out, const char *field, size_t len)
 	return fwrite(field + n + blanks, 1, len - n - blanks, out) == len - n - blanks ? 0 : -1;
 }
 
-/* The header up to and with the empty line; the first body line, if it
- * was read already, in line.  0 or an exit code. */
 /* An mbox separator ("From alice@x Mon Nov 23 10:00:00 2026") before the
  * header, as mail(1) users and scripts that cut messages from an mbox
  * leave: not a field, and kept it would end the header there and put the
@@ -224,6 +222,8 @@ static int mbox_separator(const char *line, size_t len)
 	       (len >= 6 && memcmp(line, ">From ", 6) == 0);
 }
 
+/* The header up to and with the empty line; the first body line, if it
+ * was read already, in line.  0 or an exit code. */
 static int copy_header(struct head_in *in, FILE *out, struct head_fix *fix, const char *prog,
 		       char *field, size_t *pending)
 {

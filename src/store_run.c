@@ -1,8 +1,6 @@
 /* store_run.c - fork and exec mail-store, collect its id and exit code. */
 #include "store_run.h"
 
-#include "conf.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +12,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "fsutil.h"
 #include "log.h"
 
