@@ -251,7 +251,7 @@ static const char *skip_cfws(const char *p)
 
 struct forged_scan {
 	const char *authserv_id;
-	struct auth_range *found;
+	struct spool_range *found;
 	size_t max, n;
 };
 
@@ -272,13 +272,13 @@ static int check_field(void *arg, const struct head_field *field)
 	}
 	if (len == strlen(fs->authserv_id) && strncasecmp(cmp, fs->authserv_id, len) == 0) {
 		if (fs->n < fs->max)
-			fs->found[fs->n] = (struct auth_range){ field->offset, field->length };
+			fs->found[fs->n] = (struct spool_range){ field->offset, field->length };
 		fs->n++;   /* counted past max: the caller must know there were more */
 	}
 	return 0;
 }
 
-int mail_auth_forged(int fd, off_t off, const char *authserv_id, struct auth_range *found,
+int mail_auth_forged(int fd, off_t off, const char *authserv_id, struct spool_range *found,
 		     size_t max)
 {
 	struct forged_scan fs = { authserv_id, found, max, 0 };

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "spool.h"
+
 #define AUTH_HEADER_MAX 4096
 #define AUTH_DKIM_MAX 8           /* signatures verified and reported */
 #define AUTH_FORGED_MAX 64        /* foreign Authentication-Results removed */
@@ -37,17 +39,12 @@ struct auth_outcome {
  * cannot run says temperror or permerror in it). */
 void mail_auth_check(const struct auth_request *rq, struct auth_outcome *out);
 
-/* Where a header field is in the message file. */
-struct auth_range {
-	off_t offset;
-	size_t length;
-};
-
 /* Finds the Authentication-Results fields from outside that claim to be
  * ours (authserv-id equal to authserv_id, case-insensitive), the first max
- * of them in found.  Returns how many there are (more than max: some were
- * not put in found), or -1 on a read error. */
-int mail_auth_forged(int fd, off_t off, const char *authserv_id, struct auth_range *found,
+ * of them in found, as the ranges spool_cut removes.  Returns how many
+ * there are (more than max: some were not put in found), or -1 on a read
+ * error. */
+int mail_auth_forged(int fd, off_t off, const char *authserv_id, struct spool_range *found,
 		     size_t max);
 
 #endif

@@ -27,6 +27,7 @@
 #include "fsutil.h"
 #include "auth.h"
 #include "log.h"
+#include "mail_auth.h"
 #include "peer.h"
 #include "resolve.h"
 #include "smtp_addr.h"
@@ -34,7 +35,6 @@
 #include "smtp_io.h"
 #include "spool.h"
 #include "store_run.h"
-#include "mail_auth.h"
 #include "tls.h"
 
 #define CMD_LINE_MAX 512      /* RFC 5321 4.5.3.1.4, CRLF included */
@@ -203,20 +203,30 @@ static const char *reply_domain(const char *domain)
 	return n > 0 && n < 128 && domain[n] == '\0' ? domain : "the From: domain";
 }
 
+/* The spool could not be written or rewritten (err): 452 when the disk is
+ * full, else 451; either way the client tries again. */
+static void refuse_spool_error(struct session *s, int err)
+{
+	int full = err == ENOSPC || err == EFBIG || err == EDQUOT;
+	if (full)
+		reply(s, 452, "4.3.1 Insufficient system storage");
+	else
+		reply(s, 451, "4.3.0 Local error in processing, try again later");
+	log_event("rejected", "reason", "spool", "errno", strerror(err), "reply", full ? "452" : "451",
+		  LOG_END);
+}
+
 /* Removes the Authentication-Results fields that claim our name: 0, -1 on
  * an error, -2 when there are more than we remove (such a message is made
  * to deceive; it is refused rather than passed on with some left). */
 static int drop_forged(struct session *s, off_t msg_off)
 {
-	struct auth_range found[AUTH_FORGED_MAX];
 	struct spool_range cut[AUTH_FORGED_MAX];
-	int n = mail_auth_forged(s->spool.fd, msg_off, hostname(s), found, AUTH_FORGED_MAX);
+	int n = mail_auth_forged(s->spool.fd, msg_off, hostname(s), cut, AUTH_FORGED_MAX);
 	if (n <= 0)
 		return n;
 	if (n > AUTH_FORGED_MAX)
 		return -2;
-	for (int i = 0; i < n; i++)
-		cut[i] = (struct spool_range){ found[i].offset, found[i].length };
 	log_event("removed", "field", "Authentication-Results", "count", n == 1 ? "1" : "several",
 		  LOG_END);
 	return spool_cut(&s->spool, cut, (size_t)n);
@@ -237,9 +247,7 @@ static int txn_drop_forged(struct session *s)
 		return -1;
 	}
 	if (dropped < 0) {
-		reply(s, 451, "4.3.0 Local error in processing, try again later");
-		log_event("rejected", "reason", "spool", "errno", strerror(errno), "reply", "451",
-			  LOG_END);
+		refuse_spool_error(s, errno);
 		return -1;
 	}
 	return 0;
@@ -267,9 +275,7 @@ static int txn_authenticate(struct session *s, struct auth_outcome *out)
 	if (txn_drop_forged(s) < 0)
 		return -1;
 	if (spool_prepend(&s->spool, out->header, strlen(out->header)) < 0) {
-		reply(s, 451, "4.3.0 Local error in processing, try again later");
-		log_event("rejected", "reason", "spool", "errno", strerror(errno), "reply", "451",
-			  LOG_END);
+		refuse_spool_error(s, errno);
 		return -1;
 	}
 	return 0;
@@ -285,14 +291,7 @@ static void txn_store(struct session *s)
 	char size[32];
 	snprintf(size, sizeof size, "%llu", (unsigned long long)s->spool.bytes);
 	if (spool_rewind(&s->spool) < 0) {
-		int full = s->spool.error == ENOSPC || s->spool.error == EFBIG ||
-			   s->spool.error == EDQUOT;
-		if (full)
-			reply(s, 452, "4.3.1 Insufficient system storage");
-		else
-			reply(s, 451, "4.3.0 Local error in processing, try again later");
-		log_event("rejected", "reason", "spool", "errno", strerror(s->spool.error),
-			  "reply", full ? "452" : "451", LOG_END);
+		refuse_spool_error(s, s->spool.error);
 		return;
 	}
 	if (inbound ? txn_authenticate(s, &auth) < 0 : txn_drop_forged(s) < 0)

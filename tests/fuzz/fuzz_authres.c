@@ -33,7 +33,7 @@ static int from_field(void *arg, const struct head_field *field)
 	return 0;
 }
 
-static void check_cut(const uint8_t *data, size_t size, const struct auth_range *found, int n)
+static void check_cut(const uint8_t *data, size_t size, const struct spool_range *found, int n)
 {
 	struct spool s;
 	if (spool_open(&s, "/tmp") < 0)
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int froms = 0;
 	if (head_scan(fd, 0, from_field, &froms) < 0)
 		abort();
-	struct auth_range found[AUTH_FORGED_MAX];
+	struct spool_range found[AUTH_FORGED_MAX];
 	int n = mail_auth_forged(fd, 0, "mx.example.test", found, AUTH_FORGED_MAX);
 	if (n < 0)
 		abort();
