@@ -1,6 +1,7 @@
 /* dkim_sign.c - signing with libopendkim. */
 #include "dkim_sign.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -209,8 +210,8 @@ int dkim_from_domain(const char *value, char *out, size_t size)
 	size_t n = strlen((char *)domain);
 	if (n >= size)
 		return -1;
-	for (size_t i = 0; i <= n; i++)
-		out[i] = (char)(domain[i] >= 'A' && domain[i] <= 'Z' ? domain[i] + 32 : domain[i]);
+	for (size_t i = 0; i <= n; i++)   /* with the NUL */
+		out[i] = (char)tolower(domain[i]);
 	return 0;
 }
 

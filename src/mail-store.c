@@ -3,11 +3,12 @@
  *   mail-store -f SENDER [-c CLIENT] [-H HELO] [-I] [--] RCPT...
  *
  * Local recipients get a Maildir copy (with Return-Path: and Delivered-To:),
- * remote ones share one copy in the queue, DKIM-signed when the From: domain
- * has a key in the dkim file (not with -I: mail from the Internet).  Every file is written in a
- * temporary place, fsynced, linked into place and its directory fsynced;
- * then the index row is committed; only then is the id printed and 0
- * returned.  Any failure removes what was written.  See mail-store(8).
+ * remote ones share one copy in the queue, DKIM-signed when the From:
+ * domain has a key in the dkim file (not with -I: mail from the Internet).
+ * Every file is written in a temporary place, fsynced, linked into place
+ * and its directory fsynced; then the index row is committed; only then
+ * is the id printed and 0 returned.  Any failure removes what was written.
+ * See mail-store(8).
  */
 #include <errno.h>
 #include <limits.h>
@@ -259,6 +260,7 @@ static int write_targets(struct delivery *d)
 	int rc = write_source(d);
 	if (rc == 0)
 		rc = sign_source(d);
+	/* the first target is written already when it is the source */
 	for (size_t i = d->scratch_fd < 0 ? 1 : 0; rc == 0 && i < d->ntargets; i++) {
 		struct target *t = &d->targets[i];
 		rc = open_target(d, t, (unsigned)i);
